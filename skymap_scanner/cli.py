@@ -1,0 +1,197 @@
+"""`skymap-scanner`: the scanner server, the worker, and a whole local scan in one command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .events import InvalidEvent, event_metadata
+from .nsides import DEFAULT_NSIDES, InvalidNsides, NSideProgression
+from .recos import RECOS, StartupData, UnknownReco
+from .server.main import ScanRequest, cleanup_queues, run_server
+from .server.result import result_filename
+from .settings import ServerSettings, WorkerSettings
+from .worker.loop import run_worker
+
+LOG = logging.getLogger("skymap_scanner")
+
+
+def setup_logging(level: str, third_party: str) -> None:
+    logging.basicConfig(
+        level=third_party.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("skymap_scanner").setLevel(level.upper())
+
+
+def _threshold(value: str) -> float:
+    f = float(value)
+    if not 0.1 < f <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0.1, 1.0], got {f}")
+    return f
+
+
+def _add_scan_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reco-algo", required=True, choices=sorted(RECOS))
+    p.add_argument(
+        "--nsides", nargs="+", default=DEFAULT_NSIDES.split(), help=f"default: {DEFAULT_NSIDES}"
+    )
+    p.add_argument("--predictive-scanning-threshold", type=_threshold, default=1.0)
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--real-event", action="store_true")
+    kind.add_argument("--simulated-event", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skymap-scanner", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser(
+        "server", help="run one scan's server (launched by SkyDriver, or stand-alone)"
+    )
+    _add_scan_args(p)
+    p.add_argument("--event-file", type=Path, help="event JSON (when not fetched from SkyDriver)")
+    p.add_argument("-o", "--output-dir", type=Path, help="also write results/manifest here")
+    p.add_argument("-c", "--cache-dir", type=Path, help="accepted for compatibility; unused")
+    p.add_argument("--client-startup-json", type=Path, required=True)
+
+    p = sub.add_parser("worker", help="reconstruct pixels of one scan until idle")
+    p.add_argument("--client-startup-json", type=Path, required=True)
+
+    p = sub.add_parser("scan", help="a complete scan on this machine: server + N local workers")
+    p.add_argument("event_file", type=Path)
+    _add_scan_args(p)
+    p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1))
+    p.add_argument("--output-dir", type=Path, required=True)
+    return parser
+
+
+def _wait_for_file(path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {timeout_s:g}s")
+        time.sleep(0.05)
+
+
+async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> int:
+    out: Path = args.output_dir
+    meta = event_metadata(json.loads(args.event_file.read_bytes()))
+    settings = settings.model_copy(
+        update={"skydriver_scan_id": settings.skydriver_scan_id or f"local{time.time_ns():x}"}
+    )
+    startup_path = out / ".startup.json"
+    workers: list[subprocess.Popen[bytes]] = []
+    env = dict(os.environ)
+
+    async def start_workers(_: StartupData) -> None:
+        for _i in range(args.workers):
+            workers.append(
+                subprocess.Popen(  # noqa: ASYNC220 (Popen returns at once; workers are watched below)
+                    [
+                        sys.executable,
+                        "-m",
+                        "skymap_scanner",
+                        "worker",
+                        "--client-startup-json",
+                        str(startup_path),
+                    ],
+                    env=env,
+                )
+            )
+        LOG.info("started %d local workers", len(workers))
+
+    request = ScanRequest(
+        reco_algo=args.reco_algo,
+        progression=args.nsides,
+        real_event=not args.simulated_event,
+        predictive_scanning_threshold=args.predictive_scanning_threshold,
+        event_file=args.event_file,
+        output_dir=out,
+        client_startup_json=startup_path,
+    )
+    server = asyncio.create_task(run_server(settings, request, on_startup=start_workers))
+    try:
+        while not server.done():
+            await asyncio.wait({server}, timeout=0.5)
+            if workers and all(w.poll() is not None for w in workers) and not server.done():
+                server.cancel()
+                codes = [w.returncode for w in workers]
+                raise RuntimeError(
+                    f"all {len(workers)} workers exited (codes {codes}); scan stopped"
+                )
+        summary = server.result()
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(10)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        cleanup_queues(settings, settings.skydriver_scan_id)
+        startup_path.unlink(missing_ok=True)
+    result_path = out / result_filename(meta, args.nsides.nsides)
+    print(f"result: {result_path}")
+    print(f"manifest: {out / 'scan-manifest.json'}")
+    print("pixels per nside: " + ", ".join(f"{n}: {c}" for n, c in summary["nsides"].items()))
+    if summary["failed"]:
+        print(f"failed pixels: {summary['failed']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if hasattr(args, "nsides"):
+        try:
+            args.nsides = NSideProgression.parse(args.nsides)
+        except InvalidNsides as e:
+            parser.error(str(e))
+    try:
+        if args.command == "worker":
+            wsettings = WorkerSettings()
+            setup_logging(wsettings.log, wsettings.log_third_party)
+            startup = StartupData.model_validate_json(args.client_startup_json.read_text())
+            asyncio.run(run_worker(wsettings, startup))
+            return 0
+        settings = ServerSettings()
+        setup_logging(settings.log, settings.log_third_party)
+        if args.command == "scan":
+            return asyncio.run(_scan_locally(args, settings))
+        if not settings.skydriver_scan_id:
+            settings = settings.model_copy(update={"skydriver_scan_id": f"local{time.time_ns():x}"})
+        request = ScanRequest(
+            reco_algo=args.reco_algo,
+            progression=args.nsides,
+            real_event=not args.simulated_event,
+            predictive_scanning_threshold=args.predictive_scanning_threshold,
+            event_file=args.event_file,
+            output_dir=args.output_dir,
+            client_startup_json=args.client_startup_json,
+        )
+        try:
+            asyncio.run(run_server(settings, request))
+        finally:
+            cleanup_queues(settings, settings.skydriver_scan_id)
+        return 0
+    except (InvalidEvent, InvalidNsides, UnknownReco, ValidationError, OSError, RuntimeError) as e:
+        LOG.error("%s", e)
+        print(f"skymap-scanner: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The nside progression (`--nsides 8:0 64:12 512:24`): which HEALPix resolutions a scan visits, in order,
+and how far around the best pixel each finer one reaches (the pixel extension)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+DEFAULT_NSIDES = "8:0 64:12 512:24"
+
+
+class InvalidNsides(ValueError):
+    """An nside progression that the scanner cannot run."""
+
+
+@dataclass(frozen=True)
+class NSideProgression:
+    """Ordered `(nside, pixel_extension)` pairs; the first extension is always 0 (first nside is full-sky)."""
+
+    steps: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            raise InvalidNsides("nsides: at least one nside is needed, e.g. '8:0 64:12 512:24'")
+        nsides = [n for n, _ in self.steps]
+        for nside, ext in self.steps:
+            if nside < 1 or nside & (nside - 1):
+                raise InvalidNsides(
+                    f"nsides: {nside} is not a power of two; a valid progression is {DEFAULT_NSIDES!r}"
+                )
+            if ext < 0:
+                raise InvalidNsides(f"nsides: extension {ext} of nside {nside} must be >= 0")
+        if len(set(nsides)) != len(nsides):
+            raise InvalidNsides(f"nsides: duplicate nside in {nsides}")
+        if nsides != sorted(nsides):
+            raise InvalidNsides(f"nsides: must be strictly ascending, got {nsides}")
+        if self.steps[0][1] != 0:
+            raise InvalidNsides(
+                f"nsides: the first nside's extension must be 0 (it is always full-sky), "
+                f"got {self.steps[0][0]}:{self.steps[0][1]}"
+            )
+        for nside, ext in self.steps[1:]:
+            if ext < 1:
+                raise InvalidNsides(
+                    f"nsides: extension of nside {nside} must be a positive integer"
+                )
+
+    @classmethod
+    def parse(cls, spec: str | Iterable[str] | Mapping[int | str, int]) -> NSideProgression:
+        """Parse `"8:0 64:12"`, `["8:0", "64:12"]` or `{8: 0, 64: 12}` (string keys allowed)."""
+        steps: list[tuple[int, int]] = []
+        if isinstance(spec, Mapping):
+            try:
+                steps = [(int(k), int(v)) for k, v in spec.items()]
+            except (TypeError, ValueError) as e:
+                raise InvalidNsides(f"nsides: keys and values must be integers ({e})") from e
+        else:
+            items = spec.split() if isinstance(spec, str) else list(spec)
+            for item in items:
+                parts = str(item).split(":")
+                if len(parts) != 2:
+                    raise InvalidNsides(f"nsides: {item!r} is not of the form NSIDE:EXTENSION")
+                try:
+                    steps.append((int(parts[0]), int(parts[1])))
+                except ValueError as e:
+                    raise InvalidNsides(
+                        f"nsides: {item!r} is not of the form NSIDE:EXTENSION"
+                    ) from e
+        return cls(tuple(steps))
+
+    @property
+    def nsides(self) -> list[int]:
+        return [n for n, _ in self.steps]
+
+    @property
+    def min_nside(self) -> int:
+        return self.steps[0][0]
+
+    @property
+    def max_nside(self) -> int:
+        return self.steps[-1][0]
+
+    def extension(self, nside: int) -> int:
+        return dict(self.steps)[nside]
+
+    def slice_plus_one(self, nside: int | None) -> list[tuple[int, int]]:
+        """Steps up to and including the one after `nside` (None → just the first; the last → all)."""
+        if nside is None:
+            return [self.steps[0]]
+        idx = self.nsides.index(nside)  # ValueError for an unknown nside, as the original
+        return list(self.steps[: idx + 2])
+
+    def to_json_dict(self) -> dict[str, int]:
+        return {str(n): e for n, e in self.steps}
+
+    def __str__(self) -> str:
+        return " ".join(f"{n}:{e}" for n, e in self.steps)

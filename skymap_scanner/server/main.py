@@ -1,0 +1,225 @@
+"""The scanner server program: get the event, prepare it, run the scan, deliver the result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import AsyncExitStack, aclosing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..events import EventMetadata, I3LiveEvent, InvalidEvent, event_metadata, parse_event
+from ..messages import PixelResult, PixelTask
+from ..mq import (
+    Consumer,
+    Publisher,
+    delete_queues,
+    from_clients_queue,
+    open_consumer,
+    open_publisher,
+    to_clients_queue,
+)
+from ..nsides import NSideProgression
+from ..recos import StartupData, get_reco
+from ..settings import ServerSettings
+from .progress import ProgressTracker
+from .result import result_filename
+from .scan import ClientsTimedOut, Reporter, ScanAborted, run_scan, task_factory
+from .sinks import FileSink, ReportSink, SkyDriverSink
+from .state import ScanState
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanRequest:
+    reco_algo: str
+    progression: NSideProgression
+    real_event: bool
+    predictive_scanning_threshold: float = 1.0
+    event_file: Path | None = None
+    output_dir: Path | None = None
+    client_startup_json: Path | None = None
+
+
+class MQTransport:
+    def __init__(
+        self, publisher: Publisher, consumer: Consumer, idle_timeout_s: float, kill_switch: Any
+    ) -> None:
+        self.publisher = publisher
+        self.consumer = consumer
+        self.idle_timeout_s = idle_timeout_s
+        self.kill_switch = kill_switch
+
+    async def publish(self, tasks: list[PixelTask]) -> None:
+        for task in tasks:
+            await self.publisher.send(task)
+
+    async def results(self) -> AsyncGenerator[PixelResult, None]:
+        idle_since = time.monotonic()
+        while True:
+            async with aclosing(self.consumer.messages()) as messages:
+                async for msg in messages:
+                    await self.consumer.ack(msg)
+                    try:
+                        result = PixelResult.model_validate(msg.data)
+                    except ValueError as e:
+                        LOG.error("dropped an invalid result message: %s", e)
+                        continue
+                    yield result
+                    idle_since = time.monotonic()
+            if time.monotonic() - idle_since > self.idle_timeout_s:
+                raise ClientsTimedOut(
+                    f"no result for {self.idle_timeout_s:g}s (SKYSCAN_MQ_TIMEOUT_FROM_CLIENTS)"
+                )
+            await self.kill_switch()
+
+
+class KillSwitch:
+    """Checks SkyDriver's /status at most every `interval_s`; raises ScanAborted for a deleted scan."""
+
+    def __init__(self, sink: SkyDriverSink | None, interval_s: float) -> None:
+        self.sink = sink
+        self.interval_s = interval_s
+        self._last = time.monotonic()
+
+    async def __call__(self) -> None:
+        if self.sink is None or time.monotonic() - self._last < self.interval_s:
+            return
+        self._last = time.monotonic()
+        status = await self.sink.get_status()
+        if status and (status.get("is_deleted") or status.get("ewms_deactivated")):
+            raise ScanAborted("the scan was deleted in SkyDriver; stopping")
+
+
+def _event_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    event = manifest.get("event_i3live_json_dict")
+    if isinstance(event, str):
+        event = json.loads(event)
+    if not isinstance(event, dict) or not event:
+        raise InvalidEvent("event_i3live_json_dict", "the manifest carries no event")
+    return event
+
+
+def check_event_for_reco(event: dict[str, Any], reco_algo: str) -> EventMetadata:
+    """Validate the event for the algorithm; physics recos need a pulse event."""
+    reco_cls = get_reco(reco_algo)
+    parsed = parse_event(event) if reco_cls.needs_pulses else None
+    if reco_cls.needs_pulses and isinstance(parsed, I3LiveEvent):
+        raise InvalidEvent(
+            "event",
+            f"reco_algo {reco_algo!r} needs a pulse-event/1 event: an i3live event's pulses are "
+            "IceTray binaries that cannot be read here (use dummy/crash_dummy, or convert the event)",
+        )
+    return event_metadata(event)
+
+
+async def run_server(
+    settings: ServerSettings,
+    request: ScanRequest,
+    on_startup: Callable[[StartupData], Awaitable[None]] | None = None,
+) -> dict[str, Any]:
+    """Run one scan; return a summary (pixels per nside, failed pixels). Without SkyDriver, results go to
+    `request.output_dir`. `on_startup` runs once the workers' startup data exists."""
+    scan_id = settings.skydriver_scan_id
+    reco_cls = get_reco(request.reco_algo)
+    async with AsyncExitStack() as stack:
+        skydriver: SkyDriverSink | None = None
+        if settings.skydriver_address:
+            skydriver = SkyDriverSink(
+                settings.skydriver_address, settings.skydriver_auth.get_secret_value(), scan_id
+            )
+            stack.push_async_callback(skydriver.aclose)
+            event = _event_from_manifest(await skydriver.get_manifest())
+        elif request.event_file is not None:
+            event = json.loads(request.event_file.read_text())
+        else:
+            raise ValueError("either SKYSCAN_SKYDRIVER_ADDRESS or an event file is needed")
+        meta = check_event_for_reco(event, request.reco_algo)
+        realtime_version = (
+            str(event.get("value", {}).get("version", "")) if "value" in event else ""
+        )
+        startup = StartupData(
+            scan_id=scan_id,
+            reco_algo=request.reco_algo,
+            realtime_format_version=realtime_version,
+            event=event,
+            fallback_seed=reco_cls.fallback_seed(event),
+        )
+        if request.client_startup_json is not None:
+            request.client_startup_json.parent.mkdir(parents=True, exist_ok=True)
+            tmp = request.client_startup_json.with_suffix(".tmp")
+            tmp.write_text(startup.model_dump_json())
+            tmp.replace(request.client_startup_json)
+
+        state = ScanState(
+            request.progression, reco_cls.n_posvar, request.predictive_scanning_threshold
+        )
+        sinks: list[ReportSink] = []
+        if skydriver is not None:
+            sinks.append(skydriver)
+        if request.output_dir is not None:
+            sinks.append(
+                FileSink(request.output_dir, result_filename(meta, request.progression.nsides))
+            )
+        tracker = ProgressTracker(
+            request.progression,
+            reco_cls.n_posvar,
+            request.predictive_scanning_threshold,
+            settings.progress_interval_sec,
+        )
+        scan_metadata: dict[str, object] = {
+            "scan_id": scan_id,
+            "nside_progression": request.progression.to_json_dict(),
+            "position_variations": reco_cls.n_posvar,
+        }
+        reporter = Reporter(
+            sinks,
+            tracker,
+            meta,
+            scan_metadata,
+            settings.progress_interval_sec,
+            settings.result_interval_sec,
+        )
+        await reporter.send_progress(state, "The Skymap Scanner has started up.")
+        if on_startup is not None:
+            await on_startup(startup)
+
+        kill_switch = KillSwitch(skydriver, settings.kill_switch_check_interval)
+        publisher = await stack.enter_async_context(
+            open_publisher(settings, to_clients_queue(scan_id))
+        )
+        consumer = await stack.enter_async_context(
+            open_consumer(
+                settings,
+                from_clients_queue(scan_id),
+                prefetch=settings.mq_prefetch_from_clients,
+                timeout_s=1,
+            )
+        )
+        transport = MQTransport(publisher, consumer, settings.mq_timeout_from_clients, kill_switch)
+        make_task = task_factory(
+            scan_id, request.reco_algo, realtime_version, state, startup.fallback_seed
+        )
+        try:
+            await run_scan(state, transport, reporter, make_task, kill_switch, shuffle_seed=scan_id)
+        except ScanAborted:
+            LOG.warning("scan %s aborted (deleted in SkyDriver)", scan_id)
+            raise
+        except ClientsTimedOut:
+            LOG.error("scan %s: workers stopped sending results", scan_id)
+            raise
+        await reporter.send_result(state, final=True)
+        await reporter.send_progress(state, "The Skymap Scanner has finished.", urgent=True)
+        return {"nsides": {n: len(p) for n, p in state.nsides_dict.items()}, "failed": state.failed}
+
+
+def cleanup_queues(settings: ServerSettings, scan_id: str) -> None:
+    """Delete a finished scan's queues; a failure is only logged (the scan itself is done)."""
+    try:
+        delete_queues(settings, [to_clients_queue(scan_id), from_clients_queue(scan_id)])
+    except Exception as e:
+        LOG.warning("could not delete the queues of scan %s: %s", scan_id, e)

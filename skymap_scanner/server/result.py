@@ -1,0 +1,56 @@
+"""Build the icecube-skyreader `SkyScanResult` JSON (v1 columns, full metadata) from collected pixels.
+
+Written directly as the serialised dict (the format of `SkyScanResult.serialize()`), so the server needs
+neither pandas nor skyreader at run time; tests load every result with `SkyScanResult.deserialize`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..events import EventMetadata
+from ..pixels import NSidesDict
+
+COLUMNS = ["index", "llh", "E_in", "E_tot", "X", "Y", "Z", "T"]
+NAN_SENTINEL = "<skyreader.nan>"
+
+
+def _json_float(value: float) -> float | str:
+    return NAN_SENTINEL if math.isnan(value) else value
+
+
+def build_result(nsides_dict: NSidesDict, meta: EventMetadata, *, complete: bool) -> dict[str, Any]:
+    """The serialised result; `{}` while nothing has been collected."""
+    out: dict[str, Any] = {}
+    for nside in sorted(nsides_dict):
+        rows = [
+            [
+                reco.pixel,
+                *(
+                    _json_float(v)
+                    for v in (reco.llh, reco.e_in, reco.e_tot, reco.x, reco.y, reco.z, reco.t)
+                ),
+            ]
+            for reco in sorted(nsides_dict[nside].values(), key=lambda r: r.pixel)
+        ]
+        out[f"nside-{nside}"] = {
+            "columns": COLUMNS,
+            "data": rows,
+            "metadata": {
+                "nside": nside,
+                "complete": complete,
+                "run_id": meta.run_id,
+                "event_id": meta.event_id,
+                "event_type": meta.event_type,
+                "mjd": meta.mjd,
+                "is_real_event": meta.is_real_event,
+                "version": 1,
+            },
+        }
+    return out
+
+
+def result_filename(meta: EventMetadata, nsides: list[int]) -> str:
+    """The original's file name: `run%08d.evt%012d.<type>_<nsides>.json`."""
+    joined = "_".join(str(n) for n in sorted(nsides))
+    return f"run{meta.run_id:08d}.evt{meta.event_id:012d}.{meta.event_type}_{joined}.json"

@@ -1,0 +1,194 @@
+"""The send/collect loop (reference §2.4): publish pixels, collect results, refine when a threshold is
+crossed, report progress and results, until no new pixel is left and every sent one came back."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+import healpy
+
+from ..events import EventMetadata
+from ..messages import PixelResult, PixelTask, Seed
+from ..pixels import NSidesDict, pixel_direction
+from .progress import ProgressTracker
+from .result import build_result
+from .sinks import ReportSink
+from .state import DuplicateResult, ScanState, UnknownResult
+
+LOG = logging.getLogger(__name__)
+
+
+class ClientsTimedOut(RuntimeError):
+    """No result arrived for `mq_timeout_from_clients` seconds: the workers are gone."""
+
+
+class ScanAborted(RuntimeError):
+    """The scan was deleted in SkyDriver (the kill switch)."""
+
+
+class Transport(Protocol):
+    async def publish(self, tasks: list[PixelTask]) -> None: ...
+
+    def results(self) -> AsyncIterator[PixelResult]:
+        """Results until the caller stops iterating; raises ClientsTimedOut after the idle limit."""
+        ...
+
+
+def parent_seed(
+    nsides_dict: NSidesDict, min_nside: int, nside: int, pixel: int, fallback: Seed
+) -> Seed:
+    """The seed of a pixel: its ancestor's fit at the nearest coarser scanned nside, else the fallback."""
+    theta, phi = healpy.pix2ang(nside, pixel)
+    coarse = nside // 2
+    while coarse >= min_nside:
+        if coarse in nsides_dict:
+            ancestor = nsides_dict[coarse].get(int(healpy.ang2pix(coarse, theta, phi)))
+            if ancestor is not None:
+                if math.isnan(ancestor.llh):
+                    return fallback
+                return Seed(
+                    x=ancestor.x, y=ancestor.y, z=ancestor.z, t=ancestor.t, energy=ancestor.energy
+                )
+        coarse //= 2
+    return fallback
+
+
+class Reporter:
+    """Decides when to report (the original's rules) and sends to every sink."""
+
+    def __init__(
+        self,
+        sinks: list[ReportSink],
+        tracker: ProgressTracker,
+        meta: EventMetadata,
+        scan_metadata: dict[str, object],
+        progress_interval_s: float,
+        result_interval_s: float,
+    ) -> None:
+        self.sinks = sinks
+        self.tracker = tracker
+        self.meta = meta
+        self.scan_metadata = scan_metadata
+        self.progress_interval_s = progress_interval_s
+        self.result_interval_s = result_interval_s
+        self._last_progress = 0.0
+        self._last_result = 0.0
+        self._nsides_seen: set[int] = set()
+
+    async def send_progress(self, state: ScanState, summary: str, *, urgent: bool = False) -> None:
+        body = {
+            "progress": self.tracker.report(state, summary),
+            "event_metadata": self.meta.to_dict(),
+            "scan_metadata": self.scan_metadata,
+        }
+        for sink in self.sinks:
+            await sink.progress(body, urgent=urgent)
+        self._last_progress = time.monotonic()
+
+    async def send_result(self, state: ScanState, *, final: bool) -> None:
+        result = build_result(state.nsides_dict, self.meta, complete=final)
+        if not result:
+            return
+        for sink in self.sinks:
+            await sink.result(result, is_final=final, urgent=final)
+        self._last_result = time.monotonic()
+
+    async def after_sent(self, state: ScanState, n_new: int) -> None:
+        await self.send_progress(
+            state,
+            f"The Skymap Scanner has sent out {n_new} pixels and is waiting to receive recos.",
+        )
+        await self.send_result(state, final=False)
+
+    async def after_received(self, state: ScanState, nside: int) -> None:
+        now = time.monotonic()
+        if nside not in self._nsides_seen:
+            self._nsides_seen.add(nside)
+            await self.send_progress(state, "The Skymap Scanner is busy scanning pixels.")
+            await self.send_result(state, final=False)
+            return
+        if now - self._last_progress > self.progress_interval_s:
+            await self.send_progress(state, "The Skymap Scanner is busy scanning pixels.")
+        if now - self._last_result > self.result_interval_s:
+            await self.send_result(state, final=False)
+
+
+async def run_scan(
+    state: ScanState,
+    transport: Transport,
+    reporter: Reporter,
+    make_task: Callable[[int, int, int], PixelTask],
+    kill_switch: Callable[[], Awaitable[None]] | None = None,
+    shuffle_seed: str = "",
+) -> None:
+    """Drive one scan to completion (raises ClientsTimedOut / ScanAborted)."""
+    rng = random.Random(shuffle_seed)
+    last_thresholded: int | None = None
+    collected_all = False
+    while True:
+        new = state.next_pixels(last_thresholded)
+        if not new and collected_all:
+            break
+        if new:
+            rng.shuffle(new)
+            state.register_sent(new)
+            tasks = [make_task(n, p, v) for n, p in new for v in range(state.n_posvar)]
+            LOG.info("sending %d pixels (%d messages)", len(new), len(tasks))
+            await transport.publish(tasks)
+            await reporter.after_sent(state, len(new))
+        collected_all = False
+        last_thresholded = None
+        async for result in transport.results():
+            try:
+                crossed = state.collect(result)
+            except DuplicateResult:
+                LOG.info("ignored a duplicate result %s", result.reco_pixel_variation.id_tuple)
+                continue
+            except UnknownResult as e:
+                LOG.warning("ignored a result: %s", e)
+                continue
+            reco = result.reco_pixel_variation
+            reporter.tracker.record(reco.nside, result.runtime, result.sent_at)
+            await reporter.after_received(state, reco.nside)
+            if kill_switch is not None:
+                await kill_switch()
+            if crossed is not None:
+                last_thresholded = crossed
+                collected_all = state.has_collected_all_sent()
+                break
+        if last_thresholded is None:
+            raise ClientsTimedOut("no result arrived in time: MQ-sub must have timed out")
+    reporter.tracker.end = time.time()
+    LOG.info("scan done: %d pixels, %d failed", state.n_finished_pixels, len(state.failed))
+
+
+def task_factory(
+    scan_id: str,
+    reco_algo: str,
+    realtime_format_version: str,
+    state: ScanState,
+    fallback: Seed,
+) -> Callable[[int, int, int], PixelTask]:
+    def make(nside: int, pixel: int, posvar: int) -> PixelTask:
+        ra, dec = pixel_direction(nside, pixel)
+        return PixelTask(
+            scan_id=scan_id,
+            reco_algo=reco_algo,
+            realtime_format_version=realtime_format_version,
+            nside=nside,
+            pixel=pixel,
+            posvar=posvar,
+            ra=ra,
+            dec=dec,
+            seed=parent_seed(
+                state.nsides_dict, state.progression.min_nside, nside, pixel, fallback
+            ),
+            sent_at=time.time(),
+        )
+
+    return make

@@ -1,0 +1,141 @@
+"""The scanner server's bookkeeping: what was sent, what came back, which pixels are final, and when the
+predictive-scanning thresholds say to refine (reference §2.4 and §3.3). Pure logic: no I/O."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..messages import PixelResult, RecoPixelVariation
+from ..nsides import NSideProgression
+from ..pixels import NSidesDict, PixelReco, choose_pixels_to_reconstruct
+
+LOG = logging.getLogger(__name__)
+
+BASE_THRESHOLDS = [round(0.1 * i, 1) for i in range(1, 11)]
+
+
+class DuplicateResult(Exception):
+    """A result for a pixel-variation that was already collected (a redelivered message); ignored."""
+
+
+class UnknownResult(Exception):
+    """A result for a pixel-variation that this server never sent."""
+
+
+def thresholds_for(progression: NSideProgression, threshold: float) -> dict[int, list[float]]:
+    """Per nside, the completion fractions at which refinement is (re)computed."""
+    if not 0.1 < threshold <= 1.0:
+        raise ValueError(f"predictive_scanning_threshold must be in (0.1, 1.0], got {threshold}")
+    out: dict[int, list[float]] = {}
+    for nside in progression.nsides[:-1]:
+        out[nside] = [threshold] + [b for b in BASE_THRESHOLDS if b > threshold]
+    out[progression.max_nside] = [1.0]
+    return out
+
+
+@dataclass
+class ScanState:
+    progression: NSideProgression
+    n_posvar: int = 1
+    predictive_scanning_threshold: float = 1.0
+    nsides_dict: NSidesDict = field(default_factory=dict)
+    sent: dict[int, set[tuple[int, int]]] = field(default_factory=lambda: defaultdict(set))
+    received: set[tuple[int, int, int]] = field(default_factory=set)
+    failed: list[tuple[int, int]] = field(default_factory=list)
+    _cache: dict[tuple[int, int], list[RecoPixelVariation]] = field(default_factory=dict)
+    _cache_failed: dict[tuple[int, int], bool] = field(default_factory=dict)
+    _bins: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.thresholds = thresholds_for(self.progression, self.predictive_scanning_threshold)
+
+    # -- sending ------------------------------------------------------------------------------
+    def next_pixels(self, last_thresholded: int | None) -> list[tuple[int, int]]:
+        """Pixels to send next (not yet sent at any variation), sorted for reproducibility."""
+        steps = self.progression.slice_plus_one(last_thresholded)
+        chosen = choose_pixels_to_reconstruct(self.nsides_dict, steps)
+        return sorted((n, p) for n, p in chosen if (n, p) not in self.sent[n])
+
+    def register_sent(self, pixels: list[tuple[int, int]]) -> None:
+        for nside, pixel in pixels:
+            self.sent[nside].add((nside, pixel))
+
+    @property
+    def n_sent(self) -> int:
+        return sum(len(s) for s in self.sent.values()) * self.n_posvar
+
+    def n_sent_nside(self, nside: int) -> int:
+        return len(self.sent.get(nside, ())) * self.n_posvar
+
+    def n_received_nside(self, nside: int) -> int:
+        return sum(1 for n, _, _ in self.received if n == nside)
+
+    # -- collecting ---------------------------------------------------------------------------
+    def collect(self, result: PixelResult) -> int | None:
+        """Record one result; return the largest nside that just crossed a threshold, if any."""
+        reco = result.reco_pixel_variation
+        key = (reco.nside, reco.pixel)
+        if reco.id_tuple in self.received or reco.pixel in self.nsides_dict.get(reco.nside, {}):
+            raise DuplicateResult(f"already collected {reco.id_tuple}")
+        if key not in self.sent.get(reco.nside, ()) or not 0 <= reco.posvar < self.n_posvar:
+            raise UnknownResult(f"result for {reco.id_tuple}, which was never sent")
+        self.received.add(reco.id_tuple)
+        variations = self._cache.setdefault(key, [])
+        variations.append(reco)
+        if result.failed:
+            self._cache_failed[key] = True
+        if len(variations) >= self.n_posvar:
+            self._finish_pixel(key)
+        return self._newly_thresholded()
+
+    def _finish_pixel(self, key: tuple[int, int]) -> None:
+        variations = self._cache.pop(key)
+        best = variations[0]  # the original's quirk: first arrival is the initial best
+        for cand in variations[1:]:
+            if not math.isnan(cand.llh) and (math.isnan(best.llh) or cand.llh < best.llh):
+                best = cand
+        failed = self._cache_failed.pop(key, False) and all(math.isnan(v.llh) for v in variations)
+        if failed:
+            self.failed.append(key)
+        self.nsides_dict.setdefault(key[0], {})[key[1]] = PixelReco(
+            nside=best.nside,
+            pixel=best.pixel,
+            llh=best.llh,
+            e_in=best.e_in,
+            e_tot=best.e_tot,
+            x=best.x,
+            y=best.y,
+            z=best.z,
+            t=best.t,
+            energy=best.energy,
+            failed=failed,
+        )
+
+    def percent_done(self, nside: int) -> float:
+        sent = self.n_sent_nside(nside)
+        if not sent:
+            return 0.0
+        return len(self.nsides_dict.get(nside, {})) * self.n_posvar / sent
+
+    def _bin(self, nside: int, fraction: float) -> float:
+        passed = [t for t in self.thresholds[nside] if t <= fraction + 1e-12]
+        return max(passed) if passed else 0.0
+
+    def _newly_thresholded(self) -> int | None:
+        newly: list[int] = []
+        for nside in self.progression.nsides:
+            current = self._bin(nside, self.percent_done(nside))
+            if current > self._bins.get(nside, 0.0):
+                newly.append(nside)
+            self._bins[nside] = current
+        return max(newly) if newly else None
+
+    def has_collected_all_sent(self) -> bool:
+        return len(self.received) == self.n_sent
+
+    @property
+    def n_finished_pixels(self) -> int:
+        return sum(len(p) for p in self.nsides_dict.values())

@@ -1,0 +1,97 @@
+"""Runs reconstructions in a child process so that a per-pixel timeout can really stop the work (a thread
+cannot be killed). The child lives across pixels, so the per-pixel cost is one pipe round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import multiprocessing.connection
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from ..messages import PixelTask, RecoPixelVariation
+from ..recos import StartupData, get_reco
+
+LOG = logging.getLogger(__name__)
+
+
+class RecoFailed(Exception):
+    """The reconstruction raised; the message holds the last line of its traceback."""
+
+
+class RecoTimeout(RecoFailed):
+    """The reconstruction ran past the per-pixel timeout and was killed."""
+
+
+def _child_main(conn: multiprocessing.connection.Connection, startup_json: str) -> None:
+    startup = StartupData.model_validate_json(startup_json)
+    reco = get_reco(startup.reco_algo)(startup)
+    while True:
+        try:
+            task_json = conn.recv()
+        except EOFError:
+            return
+        try:
+            result = reco.reconstruct(PixelTask.model_validate_json(task_json))
+            conn.send(("ok", result.model_dump_json()))
+        except Exception as e:  # any reco error goes back to the worker, which retries/reports it
+            tb = traceback.format_exc(limit=5)
+            conn.send(("error", f"{type(e).__name__}: {e}\n{tb}"))
+
+
+class RecoProcess:
+    """A persistent child running one scan's reconstruction."""
+
+    def __init__(self, startup: StartupData) -> None:
+        self._startup_json = startup.model_dump_json()
+        self._ctx = multiprocessing.get_context("spawn")
+        self._proc: Any = None
+        self._conn: multiprocessing.connection.Connection | None = None
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(
+            target=_child_main, args=(child, self._startup_json), daemon=True
+        )
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc, self._conn = None, None
+
+    async def run(
+        self, task: PixelTask, timeout_s: float, tick_s: float, on_tick: Callable[[], None]
+    ) -> tuple[RecoPixelVariation, float]:
+        """Reconstruct; call `on_tick` every `tick_s` while waiting (heartbeats). Returns (result, runtime)."""
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+        assert self._conn is not None
+        start = time.monotonic()
+        self._conn.send(task.model_dump_json())
+        while True:
+            remaining = timeout_s - (time.monotonic() - start)
+            if remaining <= 0:
+                self.kill()
+                raise RecoTimeout(f"[Timeout-Error] timed out after {timeout_s:g}s")
+            ready = await asyncio.to_thread(self._conn.poll, min(tick_s, remaining))
+            if ready:
+                break
+            on_tick()
+        try:
+            status, payload = self._conn.recv()
+        except (EOFError, ConnectionResetError) as e:
+            self.kill()
+            raise RecoFailed(f"reconstruction process died: {e!r}") from e
+        runtime = time.monotonic() - start
+        if status == "ok":
+            return RecoPixelVariation.model_validate_json(payload), runtime
+        raise RecoFailed(payload)
