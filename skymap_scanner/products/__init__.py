@@ -1,0 +1,31 @@
+"""Sky products from a scan result: best fit, containment regions, plots and FITS maps.
+
+Input everywhere is the SkyScanResult JSON dict (icecube-skyreader's ``serialize()`` format).
+Angles passed in are radians; results named ``*_deg`` are degrees.
+"""
+
+from .contours import (
+    LEVEL_3SIGMA,
+    LEVEL_50,
+    LEVEL_90,
+    Region,
+    SkyMapSummary,
+    angular_distance_deg,
+    contains,
+    summarize_result,
+)
+from .multiorder import BestFit, MultiOrderMap, multiorder_from_result
+
+__all__ = [
+    "LEVEL_3SIGMA",
+    "LEVEL_50",
+    "LEVEL_90",
+    "BestFit",
+    "MultiOrderMap",
+    "Region",
+    "SkyMapSummary",
+    "angular_distance_deg",
+    "contains",
+    "multiorder_from_result",
+    "summarize_result",
+]
