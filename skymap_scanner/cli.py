@@ -141,7 +141,7 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
                 w.wait(10)
             except subprocess.TimeoutExpired:
                 w.kill()
-        cleanup_queues(settings, settings.skydriver_scan_id)
+        await cleanup_queues(settings, settings.skydriver_scan_id)
         startup_path.unlink(missing_ok=True)
     result_path = out / result_filename(meta, args.nsides.nsides)
     print(f"result: {result_path}")
@@ -150,6 +150,13 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
     if summary["failed"]:
         print(f"failed pixels: {summary['failed']}")
     return 0
+
+
+async def _serve(settings: ServerSettings, request: ScanRequest) -> None:
+    try:
+        await run_server(settings, request)
+    finally:
+        await cleanup_queues(settings, settings.skydriver_scan_id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,10 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             output_dir=args.output_dir,
             client_startup_json=args.client_startup_json,
         )
-        try:
-            asyncio.run(run_server(settings, request))
-        finally:
-            cleanup_queues(settings, settings.skydriver_scan_id)
+        asyncio.run(_serve(settings, request))
         return 0
     except (InvalidEvent, InvalidNsides, UnknownReco, ValidationError, OSError, RuntimeError) as e:
         LOG.error("%s", e)

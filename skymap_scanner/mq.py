@@ -1,24 +1,33 @@
-"""The scan's two queues (`to-clients-<scan_id>`, `from-clients-<scan_id>`) through oms-mqclient.
+"""The scan's two queues (`to-clients-<scan_id>`, `from-clients-<scan_id>`).
 
-A thin layer so that the rest of the scanner speaks pydantic models, and so that broker quirks (RabbitMQ
-heartbeats during long work, whole-second timeouts, queue clean-up) are handled in one place."""
+Messages use oms-mqclient's wire format (zstd-compressed JSON `{"headers", "data"}`, made by mqclient's own
+`Message.serialize`) on durable quorum queues, so any mqclient program can talk to ours. For RabbitMQ we talk
+AMQP through aio-pika: mqclient's RabbitMQ client blocks the event loop, waits for a broker confirm per message,
+and its multi-channel consumer adds up to two whole-second waits whenever a queue is momentarily empty — which
+on a scan's bursty traffic cost more time than the reconstructions (see README, "Message broker"). Other
+broker types (NATS, Pulsar) go through mqclient's `Queue` unchanged."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import aio_pika
 import mqclient
-import pika
+from mqclient.broker_client_interface import Message as MQMessage
 from pydantic import BaseModel
 
 from .settings import BrokerSettings
 
 LOG = logging.getLogger(__name__)
-M = TypeVar("M", bound=BaseModel)
+
+#: publishes in flight at once when sending many messages (pipelined publisher confirms)
+PUBLISH_WINDOW = 500
 
 
 def to_clients_queue(scan_id: str) -> str:
@@ -29,9 +38,109 @@ def from_clients_queue(scan_id: str) -> str:
     return f"from-clients-{scan_id}"
 
 
-def make_queue(
-    broker: BrokerSettings, name: str, *, prefetch: int = 1, timeout_s: float = 1.0
-) -> mqclient.Queue:
+@dataclass
+class Received:
+    """A delivered message: its decoded `data` and the broker handle used to ack it."""
+
+    data: Any
+    handle: Any
+
+
+class Publisher(Protocol):
+    async def send(self, message: BaseModel) -> None: ...
+
+    async def send_many(self, messages: list[BaseModel]) -> None: ...
+
+
+class Consumer(Protocol):
+    def messages(self) -> AsyncGenerator[Received, None]:
+        """Messages until none arrives within the consumer's timeout (call again to keep waiting)."""
+        ...
+
+    async def ack(self, msg: Received) -> None: ...
+
+    async def nack(self, msg: Received) -> None: ...
+
+
+def _encode(message: BaseModel) -> bytes:
+    return bytes(MQMessage.serialize(message.model_dump(mode="json")))
+
+
+def _amqp_url(broker: BrokerSettings) -> str:
+    address = broker.broker_address
+    parsed = urllib.parse.urlparse(address if "://" in address else "//" + address)
+    user = parsed.username or ("" if broker.broker_auth.get_secret_value() else "guest")
+    password = (
+        broker.broker_auth.get_secret_value()
+        or parsed.password
+        or ("guest" if user == "guest" else "")
+    )
+    host = parsed.hostname or "localhost"
+    port = parsed.port or 5672
+    vhost = urllib.parse.quote(parsed.path.strip("/"), safe="")
+    creds = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}@"
+    return f"amqp://{creds}{host}:{port}/{vhost}"
+
+
+async def _declare(channel: aio_pika.abc.AbstractChannel, name: str) -> aio_pika.abc.AbstractQueue:
+    # exactly as mqclient declares it, so both can use the same queue
+    return await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+
+
+# -- RabbitMQ through aio-pika ------------------------------------------------------------------
+class _AmqpPublisher:
+    def __init__(self, channel: aio_pika.abc.AbstractChannel, name: str) -> None:
+        self.channel = channel
+        self.name = name
+
+    async def _publish(self, body: bytes) -> None:
+        await self.channel.default_exchange.publish(
+            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=self.name,
+        )
+
+    async def send(self, message: BaseModel) -> None:
+        await self._publish(_encode(message))
+
+    async def send_many(self, messages: list[BaseModel]) -> None:
+        """Publish with up to PUBLISH_WINDOW confirms outstanding; returns when all are confirmed."""
+        for start in range(0, len(messages), PUBLISH_WINDOW):
+            chunk = messages[start : start + PUBLISH_WINDOW]
+            await asyncio.gather(*(self._publish(_encode(m)) for m in chunk))
+
+
+class _AmqpConsumer:
+    def __init__(self, queue: aio_pika.abc.AbstractQueue, timeout_s: float) -> None:
+        self.queue = queue
+        self.timeout_s = timeout_s
+        self._inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+        self._tag: str | None = None
+
+    async def start(self) -> None:
+        self._tag = await self.queue.consume(self._inbox.put)
+
+    async def cancel(self) -> None:
+        if self._tag is not None:
+            await self.queue.cancel(self._tag)
+            self._tag = None
+
+    async def messages(self) -> AsyncGenerator[Received, None]:
+        while True:
+            try:
+                raw = await asyncio.wait_for(self._inbox.get(), self.timeout_s)
+            except TimeoutError:
+                return
+            yield Received(MQMessage(raw.delivery_tag or 0, raw.body).data, raw)
+
+    async def ack(self, msg: Received) -> None:
+        await msg.handle.ack()
+
+    async def nack(self, msg: Received) -> None:
+        await msg.handle.nack(requeue=True)
+
+
+# -- other brokers through mqclient ---------------------------------------------------------------
+def _mq_queue(broker: BrokerSettings, name: str, prefetch: int, timeout_s: float) -> mqclient.Queue:
     return mqclient.Queue(
         broker.broker_type,
         address=broker.broker_address,
@@ -42,94 +151,85 @@ def make_queue(
     )
 
 
-class Publisher:
+class _MQPublisher:
     def __init__(self, resource: Any) -> None:
         self._resource = resource
 
     async def send(self, message: BaseModel) -> None:
         await self._resource.send(message.model_dump(mode="json"))
 
-
-@asynccontextmanager
-async def open_publisher(broker: BrokerSettings, name: str) -> AsyncIterator[Publisher]:
-    async with make_queue(broker, name).open_pub() as pub:
-        yield Publisher(pub)
+    async def send_many(self, messages: list[BaseModel]) -> None:
+        for m in messages:
+            await self.send(m)
 
 
-class Consumer:
-    """Manual-ack consumer: `ack` only after the work (and its result message) is done."""
-
+class _MQConsumer:
     def __init__(self, resource: Any) -> None:
         self._resource = resource
 
-    async def messages(self) -> AsyncGenerator[Any, None]:
-        """Messages until none arrives within the queue's timeout (call again to keep waiting)."""
+    async def messages(self) -> AsyncGenerator[Received, None]:
         async for msg in self._resource.iter_messages():
-            yield msg
+            yield Received(msg.data, msg)
 
-    async def ack(self, msg: Any) -> None:
-        await self._resource.ack(msg)
+    async def ack(self, msg: Received) -> None:
+        await self._resource.ack(msg.handle)
 
-    async def nack(self, msg: Any) -> None:
-        await self._resource.nack(msg)
+    async def nack(self, msg: Received) -> None:
+        await self._resource.nack(msg.handle)
 
-    def service_connection(self) -> None:
-        """Let the broker connection answer heartbeats during long work (pika's blocking connection only
-        does so inside its own calls; ewms-pilot does the same)."""
-        connection = getattr(getattr(self._resource, "_sub", None), "connection", None)
-        if connection is not None and connection.is_open:
-            connection.process_data_events(time_limit=0)
+
+# -- opening ----------------------------------------------------------------------------------
+@asynccontextmanager
+async def open_publisher(broker: BrokerSettings, name: str) -> AsyncIterator[Publisher]:
+    if broker.broker_type == "rabbitmq":
+        connection = await aio_pika.connect_robust(_amqp_url(broker))
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+            await _declare(channel, name)
+            yield _AmqpPublisher(channel, name)
+    else:
+        async with _mq_queue(broker, name, 1, 1).open_pub() as pub:
+            yield _MQPublisher(pub)
 
 
 @asynccontextmanager
 async def open_consumer(
     broker: BrokerSettings, name: str, *, prefetch: int = 1, timeout_s: float = 1.0
 ) -> AsyncIterator[Consumer]:
-    queue = make_queue(broker, name, prefetch=prefetch, timeout_s=timeout_s)
-    async with queue.open_sub_manual_acking() as sub:
-        yield Consumer(sub)
+    if broker.broker_type == "rabbitmq":
+        connection = await aio_pika.connect_robust(_amqp_url(broker))
+        async with connection:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=prefetch)
+            consumer = _AmqpConsumer(await _declare(channel, name), timeout_s)
+            await consumer.start()
+            try:
+                yield consumer
+            finally:
+                await consumer.cancel()
+    else:
+        async with _mq_queue(broker, name, prefetch, timeout_s).open_sub_manual_acking() as sub:
+            yield _MQConsumer(sub)
 
 
-def parse_model(model: type[M], data: Any) -> M:
-    return model.model_validate(data)
-
-
-def _pika_parameters(broker: BrokerSettings) -> pika.ConnectionParameters:
-    address = broker.broker_address
-    parsed = urllib.parse.urlparse(address if "://" in address else "//" + address)
-    kwargs: dict[str, Any] = {"host": parsed.hostname or "localhost"}
-    if parsed.port:
-        kwargs["port"] = parsed.port
-    if parsed.path.strip("/"):
-        kwargs["virtual_host"] = parsed.path.strip("/")
-    password = broker.broker_auth.get_secret_value() or parsed.password
-    if password:
-        kwargs["credentials"] = pika.PlainCredentials(parsed.username or "", password)
-    return pika.ConnectionParameters(**kwargs)
-
-
-def delete_queues(broker: BrokerSettings, names: list[str]) -> None:
-    """Delete a finished scan's queues (RabbitMQ only; other brokers keep them until their own limits)."""
+async def delete_queues(broker: BrokerSettings, names: list[str]) -> None:
+    """Delete a finished scan's queues (RabbitMQ; other brokers keep them until their own limits)."""
     if broker.broker_type != "rabbitmq":
         return
-    connection = pika.BlockingConnection(_pika_parameters(broker))
-    try:
-        channel = connection.channel()
+    connection = await aio_pika.connect(_amqp_url(broker))
+    async with connection:
+        channel = await connection.channel()
         for name in names:
-            channel.queue_delete(queue=name)
-    finally:
-        connection.close()
+            await channel.queue_delete(name)
 
 
-def queue_depth(broker: BrokerSettings, name: str) -> int:
-    """Messages ready in a RabbitMQ queue (passive declare; 0 if it does not exist)."""
-    connection = pika.BlockingConnection(_pika_parameters(broker))
-    try:
-        channel = connection.channel()
+async def queue_depth(broker: BrokerSettings, name: str) -> int:
+    """Messages ready in a RabbitMQ queue (0 if it does not exist)."""
+    connection = await aio_pika.connect(_amqp_url(broker))
+    async with connection:
+        channel = await connection.channel()
         try:
-            ok = channel.queue_declare(queue=name, passive=True)
-        except pika.exceptions.ChannelClosedByBroker:
+            queue = await channel.declare_queue(name, passive=True)
+        except aio_pika.exceptions.ChannelClosed:
             return 0
-        return int(ok.method.message_count)
-    finally:
-        connection.close()
+        return int(queue.declaration_result.message_count or 0)

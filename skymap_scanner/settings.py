@@ -60,7 +60,7 @@ class WorkerSettings(BrokerSettings):
         3600.0, gt=0, description="a worker with no pixel for this long exits (0 exit code)"
     )
     heartbeat_interval_s: float = Field(
-        5.0, gt=0, description="how often the broker connection is serviced during a reconstruction"
+        1.0, gt=0, description="how often the worker wakes during a reconstruction (timeout check)"
     )
     log: str = Field("INFO", description="log level of the worker")
     log_third_party: str = Field("WARNING", description="log level of libraries")

@@ -20,6 +20,8 @@ class StartupData(BaseModel):
     realtime_format_version: str = ""
     event: dict[str, Any]
     fallback_seed: Seed
+    #: the algorithm's settings, read from the server's environment so that every worker runs the same
+    reco_config: dict[str, Any] = {}
 
 
 class Reconstruction(ABC):
@@ -33,6 +35,11 @@ class Reconstruction(ABC):
 
     def __init__(self, startup: StartupData) -> None:
         self.startup = startup
+
+    @classmethod
+    def config_from_env(cls) -> dict[str, Any]:
+        """The algorithm's settings (server side), handed to workers in the startup data."""
+        return {}
 
     @classmethod
     def fallback_seed(cls, event: dict[str, Any]) -> Seed:

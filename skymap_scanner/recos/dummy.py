@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 from ..messages import PixelTask, RecoPixelVariation
 from ..settings import DummySettings
@@ -20,9 +21,13 @@ def _rng(settings: DummySettings, task: PixelTask, salt: str) -> random.Random:
 class Dummy(Reconstruction):
     name = "dummy"
 
-    def __init__(self, startup: StartupData, settings: DummySettings | None = None) -> None:
+    def __init__(self, startup: StartupData) -> None:
         super().__init__(startup)
-        self.settings = settings or DummySettings()
+        self.settings = DummySettings.model_validate(startup.reco_config)
+
+    @classmethod
+    def config_from_env(cls) -> dict[str, Any]:
+        return DummySettings().model_dump()
 
     def reconstruct(self, task: PixelTask) -> RecoPixelVariation:
         rng = _rng(self.settings, task, "dummy")

@@ -55,8 +55,7 @@ class MQTransport:
         self.kill_switch = kill_switch
 
     async def publish(self, tasks: list[PixelTask]) -> None:
-        for task in tasks:
-            await self.publisher.send(task)
+        await self.publisher.send_many(list(tasks))
 
     async def results(self) -> AsyncGenerator[PixelResult, None]:
         idle_since = time.monotonic()
@@ -95,15 +94,6 @@ class KillSwitch:
             raise ScanAborted("the scan was deleted in SkyDriver; stopping")
 
 
-def _event_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
-    event = manifest.get("event_i3live_json_dict")
-    if isinstance(event, str):
-        event = json.loads(event)
-    if not isinstance(event, dict) or not event:
-        raise InvalidEvent("event_i3live_json_dict", "the manifest carries no event")
-    return event
-
-
 def check_event_for_reco(event: dict[str, Any], reco_algo: str) -> EventMetadata:
     """Validate the event for the algorithm; physics recos need a pulse event."""
     reco_cls = get_reco(reco_algo)
@@ -133,7 +123,7 @@ async def run_server(
                 settings.skydriver_address, settings.skydriver_auth.get_secret_value(), scan_id
             )
             stack.push_async_callback(skydriver.aclose)
-            event = _event_from_manifest(await skydriver.get_manifest())
+            event = await skydriver.get_event()
         elif request.event_file is not None:
             event = json.loads(request.event_file.read_text())
         else:
@@ -148,6 +138,7 @@ async def run_server(
             realtime_format_version=realtime_version,
             event=event,
             fallback_seed=reco_cls.fallback_seed(event),
+            reco_config=reco_cls.config_from_env(),
         )
         if request.client_startup_json is not None:
             request.client_startup_json.parent.mkdir(parents=True, exist_ok=True)
@@ -217,9 +208,9 @@ async def run_server(
         return {"nsides": {n: len(p) for n, p in state.nsides_dict.items()}, "failed": state.failed}
 
 
-def cleanup_queues(settings: ServerSettings, scan_id: str) -> None:
+async def cleanup_queues(settings: ServerSettings, scan_id: str) -> None:
     """Delete a finished scan's queues; a failure is only logged (the scan itself is done)."""
     try:
-        delete_queues(settings, [to_clients_queue(scan_id), from_clients_queue(scan_id)])
+        await delete_queues(settings, [to_clients_queue(scan_id), from_clients_queue(scan_id)])
     except Exception as e:
         LOG.warning("could not delete the queues of scan %s: %s", scan_id, e)

@@ -62,11 +62,12 @@ class SkyDriverSink:
                     return None
                 await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()))
 
-    async def get_manifest(self) -> dict[str, Any]:
-        manifest: dict[str, Any] = await self.request(
-            "GET", f"/scan/{self.scan_id}/manifest", urgent=True
+    async def get_event(self) -> dict[str, Any]:
+        """The scan's event (GET /scan/{id}/i3-event)."""
+        doc: dict[str, Any] = await self.request(
+            "GET", f"/scan/{self.scan_id}/i3-event", urgent=True
         )
-        return manifest
+        return dict(doc["i3_event"])
 
     async def get_status(self) -> dict[str, Any] | None:
         status: dict[str, Any] | None = await self.request(

@@ -72,12 +72,12 @@ async def run_worker(settings: WorkerSettings, startup: StartupData) -> WorkerSt
             while time.monotonic() - idle_since < settings.worker_idle_timeout_s:
                 async for msg in sub.messages():
                     task = PixelTask.model_validate(msg.data)
+                    LOG.debug("got pixel %s (attempt %d)", task.id_tuple, task.attempt)
                     try:
                         variation, runtime = await reco.run(
                             task,
                             settings.pixel_timeout_s,
                             settings.heartbeat_interval_s,
-                            sub.service_connection,
                         )
                     except RecoFailed as e:
                         if task.attempt < settings.max_pixel_attempts:
@@ -111,6 +111,7 @@ async def run_worker(settings: WorkerSettings, startup: StartupData) -> WorkerSt
                         )
                         stats.done += 1
                     await sub.ack(msg)
+                    LOG.debug("acked pixel %s", task.id_tuple)
                     idle_since = time.monotonic()
     finally:
         reco.kill()

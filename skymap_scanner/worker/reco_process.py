@@ -9,7 +9,6 @@ import multiprocessing
 import multiprocessing.connection
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 from ..messages import PixelTask, RecoPixelVariation
@@ -69,9 +68,9 @@ class RecoProcess:
         self._proc, self._conn = None, None
 
     async def run(
-        self, task: PixelTask, timeout_s: float, tick_s: float, on_tick: Callable[[], None]
+        self, task: PixelTask, timeout_s: float, tick_s: float
     ) -> tuple[RecoPixelVariation, float]:
-        """Reconstruct; call `on_tick` every `tick_s` while waiting (heartbeats). Returns (result, runtime)."""
+        """Reconstruct, waking every `tick_s` to check the deadline. Returns (result, runtime)."""
         if self._proc is None or not self._proc.is_alive():
             self._start()
         assert self._conn is not None
@@ -85,7 +84,6 @@ class RecoProcess:
             ready = await asyncio.to_thread(self._conn.poll, min(tick_s, remaining))
             if ready:
                 break
-            on_tick()
         try:
             status, payload = self._conn.recv()
         except (EOFError, ConnectionResetError) as e:

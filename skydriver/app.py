@@ -1,0 +1,84 @@
+"""Puts SkyDriver together: database, stores, launcher, background runners and the REST server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from .launch.base import Launcher
+from .launch.local import LAUNCHERS
+from .rest.base import AppContext, NotFoundHandler
+from .rest.routes import routes
+from .runners.backlog import BacklogRunner
+from .runners.instances import InstanceWatcher
+from .settings import Settings
+from .store.backlog import BacklogStore
+from .store.db import Database, connect
+from .store.scans import ScanStore
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class SkyDriver:
+    settings: Settings
+    db: Database
+    server: tornado.httpserver.HTTPServer
+    port: int
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    watcher: InstanceWatcher | None = None
+
+    async def stop(self, stop_instances: bool = True) -> None:
+        self.server.stop()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if stop_instances and self.watcher is not None:
+            await self.watcher.stop_all()
+        await self.db.close()
+
+
+def make_app(ctx: AppContext) -> tornado.web.Application:
+    return tornado.web.Application(
+        routes(ctx),
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"ctx": ctx},
+    )
+
+
+async def start(settings: Settings) -> SkyDriver:
+    """Start everything; returns once the REST server listens."""
+    if settings.launcher not in LAUNCHERS:
+        raise ValueError(
+            f"SKYDRIVER_LAUNCHER={settings.launcher!r} is unknown (available: {', '.join(LAUNCHERS)})"
+        )
+    sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
+    db = connect(settings.mongodb_uri, settings.mongodb_database)
+    await db.ensure_indexes()
+    scans, backlog = ScanStore(db), BacklogStore(db)
+
+    launcher_cls = LAUNCHERS[settings.launcher]
+    launchers: dict[str, Launcher] = {}
+
+    def make_launcher(scan_id: str) -> Launcher:
+        return launcher_cls(settings, scan_id)
+
+    runner = BacklogRunner(settings, scans, backlog, make_launcher, launchers)
+    watcher = InstanceWatcher(settings, scans, make_launcher, launchers)
+    server = tornado.httpserver.HTTPServer(
+        make_app(AppContext(settings, scans, backlog, runner.wake)), xheaders=True
+    )
+    server.add_sockets(sockets)
+    sky = SkyDriver(settings, db, server, settings.port, watcher=watcher)
+    sky.tasks = [
+        asyncio.create_task(runner.run_forever(), name="backlog-runner"),
+        asyncio.create_task(watcher.run_forever(), name="instance-watcher"),
+    ]
+    LOG.info("SkyDriver listening on %s", settings.url)
+    return sky

@@ -1,0 +1,165 @@
+"""Request and response bodies of the REST API (pydantic; the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from .datasize import parse_data_size
+
+Scalar = str | bool | int | float | None
+
+
+def _data_size(value: Any) -> int:
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return parse_data_size(value)
+    raise ValueError(f"invalid size: {value!r}")
+
+
+DataSize = Annotated[int, BeforeValidator(_data_size)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ScanPostBody(StrictModel):
+    """POST /scan."""
+
+    docker_tag: str = Field(min_length=1)
+    reco_algo: str = Field(min_length=1)
+    nsides: dict[str, int]
+    real_or_simulated_event: Literal["real", "real_event", "sim", "simulated", "simulated_event"]
+    max_pixel_reco_time: int = Field(ge=1)
+    request_clusters: (
+        dict[str, Annotated[int, Field(ge=1)]] | list[tuple[str, Annotated[int, Field(ge=1)]]]
+    ) = Field(validation_alias=AliasChoices("request_clusters", "cluster"))
+    event_i3live_json: dict[str, Any] | str = Field(default_factory=dict)
+    i3_event_id: str = ""
+    predictive_scanning_threshold: float = Field(1.0, ge=0.0, le=1.0)
+    priority: int = 0
+    classifiers: dict[Annotated[str, Field(max_length=25)], Scalar] = Field(
+        default_factory=dict, max_length=25
+    )
+    debug_mode: Literal["client-logs"] | list[Literal["client-logs"]] = Field(default_factory=list)
+    scanner_server_memory_bytes: DataSize = Field(
+        1024000000,
+        validation_alias=AliasChoices("scanner_server_memory_bytes", "scanner_server_memory"),
+    )
+    worker_memory_bytes: DataSize = Field(
+        8000000000, validation_alias=AliasChoices("worker_memory_bytes", "worker_memory")
+    )
+    worker_disk_bytes: DataSize = Field(
+        1000000000, validation_alias=AliasChoices("worker_disk_bytes", "worker_disk")
+    )
+    scanner_server_env_from_user: dict[Annotated[str, Field(max_length=128)], Scalar] = Field(
+        default_factory=dict,
+        max_length=25,
+        validation_alias=AliasChoices("scanner_server_env_from_user", "scanner_server_env"),
+    )
+    manifest_projection: Literal["*"] | list[str] = "*"
+    memory: Any = None
+
+    @field_validator("memory")
+    @classmethod
+    def _deprecated_memory(cls, v: Any) -> Any:
+        if v:
+            raise ValueError("argument 'memory' is deprecated -- use 'worker_memory_bytes'")
+        return v
+
+    @field_validator("classifiers")
+    @classmethod
+    def _reserved_classifiers(cls, v: dict[str, Scalar]) -> dict[str, Scalar]:
+        for key in ("rescan", "origin_scan_id"):
+            if key in v:
+                raise ValueError(f"classifier cannot contain '{key}' sub-field")
+        for key, value in v.items():
+            if isinstance(value, str) and len(value) > 25:
+                raise ValueError(f"classifier {key!r}: value longer than 25 characters")
+        return v
+
+    @field_validator("event_i3live_json")
+    @classmethod
+    def _event_json(cls, v: dict[str, Any] | str) -> dict[str, Any]:
+        if isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"event_i3live_json is not valid JSON: {e}") from e
+            if not isinstance(v, dict):
+                raise ValueError("event_i3live_json is not valid JSON: must be a JSON object")
+        return v
+
+    @model_validator(mode="after")
+    def _event_xor_id(self) -> ScanPostBody:
+        if bool(self.event_i3live_json) == bool(self.i3_event_id):
+            raise ValueError("Must provide either 'event_i3live_json' or 'i3_event_id' (xor)")
+        return self
+
+    @property
+    def clusters(self) -> list[tuple[str, int]]:
+        if isinstance(self.request_clusters, dict):
+            return list(self.request_clusters.items())
+        return [(name, n) for name, n in self.request_clusters]
+
+    @property
+    def is_real_event(self) -> bool:
+        return self.real_or_simulated_event.startswith("real")
+
+
+class ProgressBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    summary: str
+    epilogue: str
+    tallies: dict[str, Any]
+    processing_stats: dict[str, Any]
+    predictive_scanning_threshold: float
+    last_updated: str
+    start: int | None = None
+    end: int | None = None
+
+
+class EventMetadataBody(StrictModel):
+    run_id: int
+    event_id: int
+    event_type: str
+    mjd: float
+    is_real_event: bool
+
+
+class ManifestPatchBody(StrictModel):
+    """PATCH /scan/{id}/manifest (the scanner server)."""
+
+    progress: ProgressBody | None = None
+    event_metadata: EventMetadataBody | None = None
+    scan_metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ResultPutBody(StrictModel):
+    """PUT /scan/{id}/result (the scanner server)."""
+
+    skyscan_result: dict[str, Any]
+    is_final: bool
+
+
+class WorkforcePutBody(StrictModel):
+    """PUT /scan/{id}/workforce (the client manager): what its workers are doing."""
+
+    backend: str
+    statuses: dict[str, int]
+    n_running: int = Field(ge=0)
+    n_failed: int = Field(ge=0)
+    n_requested: int = Field(ge=0)
+    top_errors: dict[str, int] = Field(default_factory=dict)
+    stopped: bool = False

@@ -1,0 +1,126 @@
+"""The one base handler: JSON in and out, pydantic validation with messages that name the field, and
+errors rendered as the original's `{"code": n, "error": msg}` with the message as the reason phrase."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import tornado.web
+from pydantic import BaseModel, ValidationError
+
+from ..errors import InvalidRequest, SkyDriverError
+from ..settings import Settings
+from ..store.backlog import BacklogStore
+from ..store.scans import ScanStore
+
+LOG = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    scans: ScanStore
+    backlog: BacklogStore
+    wake_backlog: Any  # asyncio.Event set when a scan is queued
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def validation_message(err: ValidationError) -> str:
+    """OpenAPI-validator-like reasons, joined with '; '."""
+    parts: list[str] = []
+    for e in err.errors():
+        loc = tuple(
+            p
+            for p in e["loc"]
+            if not (isinstance(p, str) and p.startswith(("function-", "literal[")))
+        )
+        # union members appear as extra loc parts; keep the field path only
+        field = _loc(loc[:1]) if loc else ""
+        if e["type"] == "missing":
+            parts.append(f"'{field}' is a required property")
+        elif e["type"] == "extra_forbidden":
+            parts.append(f"Additional properties are not allowed ('{field}' was unexpected)")
+        elif e["type"] == "value_error" and not loc:
+            parts.append(str(e["ctx"]["error"]) if "ctx" in e else e["msg"])
+        elif e["type"] == "value_error":
+            parts.append(str(e["ctx"]["error"]) if "ctx" in e else e["msg"])
+        else:
+            parts.append(f"'{_loc(loc)}': {e['msg']}")
+    return "; ".join(dict.fromkeys(parts))
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    ctx: AppContext
+
+    def initialize(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+
+    # -- input --------------------------------------------------------------------------------
+    def json_body(self) -> dict[str, Any]:
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InvalidRequest(f"request body is not valid JSON: {e}") from e
+        if not isinstance(body, dict):
+            raise InvalidRequest("request body must be a JSON object")
+        return body
+
+    def parse(self, model: type[M], data: dict[str, Any] | None = None) -> M:
+        try:
+            return model.model_validate(self.json_body() if data is None else data)
+        except ValidationError as e:
+            raise InvalidRequest(validation_message(e)) from e
+
+    def bool_arg(self, name: str, default: bool = False) -> bool:
+        """A boolean from the query string ("True"/"true"/"1") or the JSON body."""
+        raw: Any = self.get_query_argument(name, None)
+        if raw is None and self.request.body and self.request.method != "GET":
+            raw = self.json_body().get(name)
+        if raw is None:
+            return default
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in ("true", "1", "yes"):
+            return True
+        if str(raw).lower() in ("false", "0", "no"):
+            return False
+        raise InvalidRequest(f"'{name}': must be a boolean, got {raw!r}")
+
+    # -- output -------------------------------------------------------------------------------
+    def send(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data, allow_nan=True, default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, SkyDriverError):
+            message = exc.message
+        elif isinstance(exc, tornado.web.HTTPError):
+            message = exc.reason or exc.log_message or self._reason
+        else:
+            message = self._reason
+        self.finish(json.dumps({"code": status_code, "error": message}))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, SkyDriverError) and not self._finished:
+            reason = " ".join(e.message.split())[:500]
+            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__), reason=reason)
+            return
+        super()._handle_request_exception(e)
+
+
+class NotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        raise tornado.web.HTTPError(404, reason="Not Found")

@@ -1,0 +1,72 @@
+"""Watches running scan instances: stops those whose scan was deleted, records those that ended, and
+re-attaches to instances after a SkyDriver restart (from the state kept in the manifest)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ..launch.base import Launcher
+from ..settings import Settings
+from ..store.scans import ScanStore
+from .backlog import LauncherFactory
+
+LOG = logging.getLogger(__name__)
+
+
+class InstanceWatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        scans: ScanStore,
+        make_launcher: LauncherFactory,
+        launchers: dict[str, Launcher],
+    ) -> None:
+        self.settings = settings
+        self.scans = scans
+        self.make_launcher = make_launcher
+        self.launchers = launchers
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.check_all()
+            except Exception:
+                LOG.exception("instance check failed; retrying")
+            await asyncio.sleep(self.settings.instance_poll_interval_s)
+
+    def _launcher_for(self, manifest: dict[str, object]) -> Launcher:
+        scan_id = str(manifest["scan_id"])
+        launcher = self.launchers.get(scan_id)
+        if launcher is None:  # after a restart: rebuild it from the stored state
+            launcher = self.make_launcher(scan_id)
+            instance = manifest.get("instance")
+            state = instance.get("launcher_state", {}) if isinstance(instance, dict) else {}
+            launcher.load_state(state)
+            self.launchers[scan_id] = launcher
+        return launcher
+
+    async def check_all(self) -> None:
+        for manifest in await self.scans.active_instances():
+            scan_id = manifest["scan_id"]
+            launcher = self._launcher_for(manifest)
+            if manifest.get("is_deleted"):
+                LOG.info("scan %s deleted: stopping its instance", scan_id)
+                await launcher.stop()
+            code = await launcher.poll()
+            if code is None:
+                continue
+            await self.scans.update_manifest(
+                scan_id,
+                {
+                    "instance.state": "ended",
+                    "instance.exit_code": code,
+                    "instance.ended_at": time.time(),
+                },
+            )
+            self.launchers.pop(scan_id, None)
+            LOG.info("scan %s: instance ended (exit %s)", scan_id, code)
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(launcher.stop() for launcher in self.launchers.values()))

@@ -1,0 +1,63 @@
+"""SkyDriver's settings: one typed object, read once from the environment in `main()` and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SKYDRIVER_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address the REST server listens on")
+    port: int = Field(
+        8080, ge=0, le=65535, description="port of the REST server (0 = any free port)"
+    )
+    public_url: str = Field(
+        "", description="URL scan instances use to reach SkyDriver; default http://<host>:<port>"
+    )
+    mongodb_uri: str = Field(
+        "mongodb://127.0.0.1:27017",
+        validation_alias=AliasChoices("MONGODB_URI", "SKYDRIVER_MONGODB_URI"),
+        description="MongoDB (or FerretDB) connection URI (env MONGODB_URI)",
+    )
+    mongodb_database: str = Field("SkyDriver_DB", description="database name")
+    state_dir: Path = Field(
+        Path(".state/skydriver"), description="where local scan instances keep logs and files"
+    )
+    launcher: str = Field("local", description="how scan instances start: local")
+    clusters: list[str] = Field(
+        default_factory=lambda: ["local"], description="cluster names scans may request (JSON list)"
+    )
+    broker_type: str = Field("rabbitmq", description="message broker type given to scan instances")
+    broker_address: str = Field("localhost", description="broker address given to scan instances")
+    broker_auth: SecretStr = Field(SecretStr(""), description="broker password/token (secret)")
+    backlog_runner_short_delay_s: float = Field(
+        15.0, gt=0, description="seconds between backlog checks (a new scan wakes it at once)"
+    )
+    backlog_pending_entry_ttl_revive_s: float = Field(
+        300.0, gt=0, description="a claimed entry not started within this is claimed again"
+    )
+    backlog_max_attempts: int = Field(3, ge=1, description="start attempts per scan")
+    instance_poll_interval_s: float = Field(
+        2.0, gt=0, description="seconds between checks of running scan instances"
+    )
+    scanner_progress_interval_s: float | None = Field(
+        None, description="SKYSCAN_PROGRESS_INTERVAL_SEC given to scan servers (unset: theirs)"
+    )
+    scanner_result_interval_s: float | None = Field(
+        None, description="SKYSCAN_RESULT_INTERVAL_SEC given to scan servers (unset: theirs)"
+    )
+    scanner_kill_switch_check_interval_s: float = Field(
+        5.0, gt=0, description="how often a local scan server checks whether its scan was deleted"
+    )
+    client_manager_poll_interval_s: float = Field(
+        2.0, gt=0, description="how often the client manager checks workers and reports them"
+    )
+    log_level: str = Field("INFO", description="log level of SkyDriver")
+
+    @property
+    def url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

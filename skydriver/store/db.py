@@ -1,0 +1,66 @@
+"""The MongoDB database: collections of the original (Manifests, Results, ScanBacklog, ScanRequests,
+I3Events) through PyMongo's asyncio API, and their unique indexes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+LOG = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+
+
+@dataclass
+class Database:
+    client: AsyncMongoClient[Doc]
+    db: AsyncDatabase[Doc]
+
+    @property
+    def manifests(self) -> AsyncCollection[Doc]:
+        return self.db["Manifests"]
+
+    @property
+    def results(self) -> AsyncCollection[Doc]:
+        return self.db["Results"]
+
+    @property
+    def backlog(self) -> AsyncCollection[Doc]:
+        return self.db["ScanBacklog"]
+
+    @property
+    def scan_requests(self) -> AsyncCollection[Doc]:
+        return self.db["ScanRequests"]
+
+    @property
+    def i3_events(self) -> AsyncCollection[Doc]:
+        return self.db["I3Events"]
+
+    async def ensure_indexes(self) -> None:
+        await self.manifests.create_index("scan_id", name="scan_id_index", unique=True)
+        await self.manifests.create_index("ewms_workflow_id", name="ewms_workflow_id_index")
+        await self.manifests.create_index(
+            [("event_metadata.event_id", DESCENDING), ("event_metadata.run_id", DESCENDING)],
+            name="event_run_index",
+        )
+        await self.results.create_index("scan_id", name="scan_id_index", unique=True)
+        await self.backlog.create_index("scan_id", name="scan_id_index", unique=True)
+        await self.backlog.create_index([("timestamp", ASCENDING)], name="timestamp_index")
+        await self.backlog.create_index([("priority", DESCENDING)], name="priority_index")
+        await self.scan_requests.create_index("scan_id", name="scan_id_index", unique=True)
+        await self.i3_events.create_index("i3_event_id", name="i3_event_id_index", unique=True)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def connect(uri: str, database: str) -> Database:
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=10000, tz_aware=False
+    )
+    return Database(client, client[database])

@@ -1,0 +1,211 @@
+"""Scan documents: manifest, request, event, result and backlog entry, written and read together.
+
+FerretDB v1 (our one-machine database) cannot store nested arrays, which events (pulse rows) and results
+(pixel rows) are made of; those two are therefore stored as JSON text (`json_text`, `skyscan_result_json`),
+and `request_clusters` as a list of objects. The API returns them in the original's shapes."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from pymongo import ReturnDocument
+
+from ..errors import InvalidRequest, ScanNotFound
+from .db import Database, Doc
+
+NOT_YET_REQUESTED = "not-yet-requested"
+
+
+#: manifest fields kept as JSON text: the scanner's progress has keys with '.' ("done est. percent",
+#: "0.1"), which FerretDB refuses
+JSON_TEXT_FIELDS = ("progress",)
+
+
+def _clean(doc: Doc | None) -> Doc | None:
+    if doc is not None:
+        doc.pop("_id", None)
+        for key in JSON_TEXT_FIELDS:
+            text = doc.pop(f"{key}_json", None)
+            if key not in doc:
+                doc[key] = None if text is None else json.loads(text)
+    return doc
+
+
+def _encode(fields: Doc) -> Doc:
+    out = dict(fields)
+    for key in JSON_TEXT_FIELDS:
+        if key in out:
+            value = out.pop(key)
+            out[f"{key}_json"] = None if value is None else json.dumps(value)
+    return out
+
+
+class ScanStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- create -------------------------------------------------------------------------------
+    async def create_scan(
+        self,
+        *,
+        scan_id: str,
+        request_doc: Doc,
+        event: dict[str, Any] | None,
+        i3_event_id: str,
+        scanner_server_args: str,
+        classifiers: dict[str, Any],
+        priority: int,
+    ) -> Doc:
+        """Store event (if new), request, manifest and backlog entry; returns the manifest."""
+        new_event = event is not None
+        if event is not None:
+            i3_event_id = uuid.uuid4().hex
+        elif not await self.db.i3_events.find_one({"i3_event_id": i3_event_id}, {"_id": 1}):
+            raise InvalidRequest("i3 event not found")
+        now = time.time()
+        manifest: Doc = {
+            "scan_id": scan_id,
+            "timestamp": now,
+            "is_deleted": False,
+            "scanner_server_args": scanner_server_args,
+            "ewms_workflow_id": NOT_YET_REQUESTED,
+            "ewms_address": None,
+            "ewms_task": "use 'ewms_workflow_id'",
+            "priority": priority,
+            "classifiers": classifiers,
+            "i3_event_id": i3_event_id,
+            "event_i3live_json_dict": "use 'i3_event_id'",
+            "event_i3live_json_dict__hash": None,
+            "event_metadata": None,
+            "scan_metadata": None,
+            "progress": None,
+            "replaced_by_scan_id": None,
+            "instance": None,
+            "workforce": None,
+            "last_updated": time.time(),
+        }
+        stored_request = {
+            **request_doc,
+            "request_clusters": [
+                {"cluster": name, "n_workers": n} for name, n in request_doc["request_clusters"]
+            ],
+            "scan_id": scan_id,
+            "i3_event_id": i3_event_id,
+        }
+        backlog_entry = {
+            "scan_id": scan_id,
+            "timestamp": now,
+            "priority": priority,
+            "pending_timestamp": 0.0,
+            "next_attempt": 0,
+        }
+        try:  # no transactions on FerretDB: undo what was written if a later write fails
+            if new_event:
+                await self.db.i3_events.insert_one(
+                    {"i3_event_id": i3_event_id, "json_text": json.dumps(event)}
+                )
+            await self.db.scan_requests.insert_one(stored_request)
+            await self.db.manifests.insert_one(_encode(manifest))
+            await self.db.backlog.insert_one(backlog_entry)
+        except Exception:
+            await self.db.backlog.delete_one({"scan_id": scan_id})
+            await self.db.manifests.delete_one({"scan_id": scan_id})
+            await self.db.scan_requests.delete_one({"scan_id": scan_id})
+            if new_event:
+                await self.db.i3_events.delete_one({"i3_event_id": i3_event_id})
+            raise
+        return manifest
+
+    # -- read ---------------------------------------------------------------------------------
+    async def get_manifest(self, scan_id: str, *, include_deleted: bool = False) -> Doc:
+        doc = _clean(await self.db.manifests.find_one({"scan_id": scan_id}))
+        if doc is None or (doc["is_deleted"] and not include_deleted):
+            raise ScanNotFound("Not Found")
+        return doc
+
+    async def get_request(self, scan_id: str) -> Doc:
+        doc = _clean(await self.db.scan_requests.find_one({"scan_id": scan_id}))
+        if doc is None:
+            raise ScanNotFound("Scan request not found")
+        doc["request_clusters"] = [[c["cluster"], c["n_workers"]] for c in doc["request_clusters"]]
+        return doc
+
+    async def get_event(self, i3_event_id: str) -> dict[str, Any] | None:
+        doc = await self.db.i3_events.find_one({"i3_event_id": i3_event_id})
+        return None if doc is None else dict(json.loads(doc["json_text"]))
+
+    async def get_result(self, scan_id: str) -> Doc:
+        """The Result `{scan_id, skyscan_result, is_final}`, or `{}` before the first one."""
+        doc = await self.db.results.find_one({"scan_id": scan_id})
+        if doc is None:
+            return {}
+        return {
+            "scan_id": doc["scan_id"],
+            "skyscan_result": json.loads(doc["skyscan_result_json"]),
+            "is_final": doc["is_final"],
+        }
+
+    async def result_is_final(self, scan_id: str) -> bool:
+        doc = await self.db.results.find_one({"scan_id": scan_id}, {"is_final": 1})
+        return bool(doc and doc.get("is_final"))
+
+    # -- update -------------------------------------------------------------------------------
+    async def update_manifest(
+        self, scan_id: str, fields: Doc, *, filter_extra: Doc | None = None
+    ) -> Doc | None:
+        doc = await self.db.manifests.find_one_and_update(
+            {"scan_id": scan_id, **(filter_extra or {})},
+            {"$set": {**_encode(fields), "last_updated": time.time()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _clean(doc)
+
+    async def patch_manifest(self, scan_id: str, patch: Doc) -> Doc:
+        """Progress replaced wholesale; event_metadata and scan_metadata are write-once."""
+        manifest = await self.get_manifest(scan_id, include_deleted=True)
+        fields: Doc = {}
+        for key in ("event_metadata", "scan_metadata"):
+            new = patch.get(key)
+            if not new:
+                continue
+            old = manifest.get(key)
+            if old and old != new:
+                raise InvalidRequest(f"Cannot change an existing {key}")
+            if not old:
+                fields[key] = new
+        if patch.get("progress"):
+            fields["progress"] = patch["progress"]
+        if not fields:
+            return manifest
+        updated = await self.update_manifest(scan_id, fields)
+        if updated is None:
+            raise ScanNotFound("Not Found")
+        return updated
+
+    async def put_result(self, scan_id: str, skyscan_result: Doc, is_final: bool) -> Doc:
+        await self.get_manifest(scan_id, include_deleted=True)  # 404 for an unknown scan
+        if not skyscan_result:
+            return {}
+        stored = {
+            "scan_id": scan_id,
+            "skyscan_result_json": json.dumps(skyscan_result, allow_nan=True),
+            "is_final": is_final,
+        }
+        await self.db.results.replace_one({"scan_id": scan_id}, stored, upsert=True)
+        return {"scan_id": scan_id, "skyscan_result": skyscan_result, "is_final": is_final}
+
+    async def mark_deleted(self, scan_id: str) -> Doc:
+        doc = await self.update_manifest(scan_id, {"is_deleted": True})
+        if doc is None:
+            raise ScanNotFound("Not Found")
+        await self.db.backlog.delete_one({"scan_id": scan_id})
+        return doc
+
+    # -- queries for runners ------------------------------------------------------------------
+    async def active_instances(self) -> list[Doc]:
+        """Manifests whose instance was started and has not been recorded as ended."""
+        cursor = self.db.manifests.find({"instance.state": "running"}, {"progress_json": 0})
+        return [d async for d in cursor]
