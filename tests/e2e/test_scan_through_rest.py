@@ -1,0 +1,181 @@
+"""Whole scans through SkyDriver's REST API, with every part real: FerretDB, RabbitMQ, the local launcher,
+the scanner server, the client manager and worker processes."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from skyreader import SkyScanResult
+
+from skydriver.app import SkyDriver
+from skymap_scanner.messages import PixelTask, Seed
+from skymap_scanner.recos.dummy import _rng
+from skymap_scanner.settings import DummySettings
+from tests.helpers import check_pixel_selection, scan_body, wait_for
+
+
+async def launch(rest: httpx.AsyncClient, **overrides: Any) -> str:
+    resp = await rest.post("/scan", json=scan_body(**overrides))
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["scan_id"])
+
+
+async def wait_final(rest: httpx.AsyncClient, scan_id: str, timeout_s: float = 180) -> list[str]:
+    """Poll /status until the final result; returns every distinct state seen, in order."""
+    states: list[str] = []
+
+    async def probe() -> bool:
+        status = (await rest.get(f"/scan/{scan_id}/status")).json()
+        if not states or states[-1] != status["scan_state"]:
+            states.append(status["scan_state"])
+        assert not status["scan_state"].startswith("ABORTED"), status
+        return bool(status["scan_complete"])
+
+    await wait_for(probe, timeout_s, f"scan {scan_id} to have its final result", interval_s=0.05)
+    return states
+
+
+async def test_scan_reaches_final_result_through_rest(rest: httpx.AsyncClient) -> None:
+    scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.1})
+    states = await wait_final(rest, scan_id)
+    assert any(s.startswith("PENDING__") for s in states), states
+    assert any(s.startswith("IN_PROGRESS__") for s in states), states
+    assert states[-1] == "SCAN_HAS_FINAL_RESULT"
+
+    result = (await rest.get(f"/scan/{scan_id}/result")).json()
+    assert result["is_final"] is True
+    sky = SkyScanResult.deserialize(result["skyscan_result"])
+    assert sky.has_minimal_metadata()
+    pixels = check_pixel_selection(result["skyscan_result"], "1:0 2:12 4:12")
+    assert len(pixels[1]) == 12
+    assert len(pixels[2]) >= 28 and len(pixels[4]) >= 32
+    # skyreader's best fit is our minimum
+    best = min(
+        (row[1], int(k.split("-")[1]), row[0])
+        for k, v in result["skyscan_result"].items()
+        for row in v["data"]
+    )
+    assert sky.min_llh == pytest.approx(best[0])
+
+    manifest = (await rest.get(f"/scan/{scan_id}/manifest")).json()
+    assert manifest["event_metadata"] == {
+        "run_id": 138632,
+        "event_id": 31747601,
+        "event_type": "neutrino",
+        "mjd": 60280.71416774572,
+        "is_real_event": True,
+    }
+    assert manifest["progress"]["summary"] == "The Skymap Scanner has finished."
+    assert manifest["progress"]["processing_stats"]["finished"] is True
+    assert manifest["scan_metadata"]["nside_progression"] == {"1": 0, "2": 12, "4": 12}
+
+
+def _worker_pid(scan_dir: Path, index: int) -> int | None:
+    log = scan_dir / "client-manager.log"
+    if not log.exists():
+        return None
+    match = re.search(rf"started worker {index} \(pid (\d+)\)", log.read_text())
+    return int(match.group(1)) if match else None
+
+
+async def test_worker_killed_mid_pixel_loses_nothing(
+    rest: httpx.AsyncClient, skydriver: SkyDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKYSCAN_LOG", "DEBUG")  # workers log each pixel they take and ack
+    scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.3})
+    scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
+    pid = await wait_for(lambda: _async(_worker_pid(scan_dir, 0)), 60, "worker 0 to start")
+    worker_log = scan_dir / "workers" / "worker-0.log"
+
+    async def mid_pixel() -> bool:
+        if not worker_log.exists():
+            return False
+        lines = [ln for ln in worker_log.read_text().splitlines() if "pixel (" in ln]
+        # a pixel taken after at least one acked: the worker is inside a reconstruction
+        return len(lines) >= 3 and "got pixel" in lines[-1]
+
+    await wait_for(mid_pixel, 60, "worker 0 to be in the middle of a pixel", interval_s=0.02)
+    os.kill(pid, signal.SIGKILL)
+
+    await wait_final(rest, scan_id)
+    result = (await rest.get(f"/scan/{scan_id}/result")).json()["skyscan_result"]
+    pixels = check_pixel_selection(result, "1:0 2:12 4:12")
+    manifest = (await rest.get(f"/scan/{scan_id}/manifest")).json()
+    tallies = manifest["progress"]["tallies"]["nsides"]
+    for nside, ids in pixels.items():
+        assert tallies[str(nside)]["pixels"]["generated"] == len(ids)  # every sent pixel, once
+    assert "worker exited with code -9" in manifest["workforce"]["top_errors"]
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+def crashing_pixels(seed: int, probability: float, nside: int) -> dict[int, str]:
+    """Which pixels crash_dummy crashes on, and how ('raise' or 'hang'), for a seed."""
+    settings = DummySettings.model_validate(
+        {"dummy_seed": seed, "crash_dummy_probability": probability}
+    )
+    out: dict[int, str] = {}
+    for pixel in range(12 * nside**2):
+        task = PixelTask(
+            scan_id="x",
+            reco_algo="crash_dummy",
+            nside=nside,
+            pixel=pixel,
+            posvar=0,
+            ra=0,
+            dec=0,
+            seed=Seed(x=0, y=0, z=0, t=0),
+        )
+        rng = _rng(settings, task, "crash")
+        if rng.random() < probability:
+            out[pixel] = "raise" if rng.random() < 0.5 else "hang"
+    return out
+
+
+async def test_always_crashing_pixels_end_failed_not_redelivered_forever(
+    rest: httpx.AsyncClient,
+) -> None:
+    seed = next(
+        s for s in range(1000) if sorted(crashing_pixels(s, 0.15, 1).values()) == ["hang", "raise"]
+    )
+    crashing = crashing_pixels(seed, 0.15, 1)
+    scan_id = await launch(
+        rest,
+        reco_algo="crash_dummy",
+        nsides={"1": 0},
+        max_pixel_reco_time=2,
+        scanner_server_env={
+            "SKYSCAN_DUMMY_SLEEP_S": 0,
+            "SKYSCAN_DUMMY_SEED": seed,
+            "SKYSCAN_CRASH_DUMMY_PROBABILITY": 0.15,
+        },
+    )
+    await wait_final(rest, scan_id, timeout_s=120)
+    result = (await rest.get(f"/scan/{scan_id}/result")).json()["skyscan_result"]
+    rows = {int(r[0]): r for r in result["nside-1"]["data"]}
+    assert sorted(rows) == list(range(12))
+    for pixel, row in rows.items():
+        if pixel in crashing:
+            assert row[1] == "<skyreader.nan>", f"pixel {pixel} should be marked failed"
+        else:
+            assert isinstance(row[1], float) and not math.isnan(row[1])
+    failed = (await rest.get(f"/scan/{scan_id}/manifest")).json()["progress"]["failed_pixels"]
+    assert sorted(f["pixel"] for f in failed) == sorted(crashing)
+    for f in failed:
+        assert f["attempts"] == 3  # bounded retries, then reported
+        expected = (
+            "intentional crash-dummy error"
+            if crashing[f["pixel"]] == "raise"
+            else "timed out after 2s"
+        )
+        assert expected in f["error"]
+    SkyScanResult.deserialize(result)  # a result with failed pixels still loads

@@ -1,0 +1,81 @@
+"""Test helpers: waiting on conditions with a deadline (never a bare sleep), and request bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[1]
+DEMO_EVENT = REPO / "examples" / "demo_event.json"
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T | None]], timeout_s: float, what: str, interval_s: float = 0.1
+) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+        await asyncio.sleep(interval_s)
+
+
+def scan_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "docker_tag": "latest",
+        "reco_algo": "dummy",
+        "nsides": {"1": 0, "2": 12, "4": 12},
+        "real_or_simulated_event": "real",
+        "max_pixel_reco_time": 30,
+        "request_clusters": {"local": 2},
+        "event_i3live_json": json.loads(DEMO_EVENT.read_text()),
+        "scanner_server_env": {"SKYSCAN_DUMMY_SLEEP_S": 0.05},
+    }
+    body.update(overrides)
+    return body
+
+
+def check_pixel_selection(result: dict[str, Any], nsides: str) -> dict[int, list[int]]:
+    """Assert that a finished scan's pixels are what the reference algorithm implies for its llh values:
+    the first nside is complete; the first refinement (computed from the complete first nside alone) is
+    there; and the final state is closed (refining around the final global minimum adds nothing new,
+    which is the scan's termination rule). Returns pixels per nside."""
+    from skymap_scanner.nsides import NSideProgression
+    from skymap_scanner.pixels import PixelReco, choose_pixels_to_reconstruct
+
+    progression = NSideProgression.parse(nsides)
+    pixels = result_pixels(result)
+    for nside, ids in pixels.items():
+        assert len(ids) == len(set(ids)), f"a pixel appears twice at nside {nside}"
+    assert sorted(pixels) == progression.nsides
+    n0 = progression.min_nside
+    assert sorted(pixels[n0]) == list(range(12 * n0 * n0))
+
+    def reco(nside: int, row: list[Any]) -> PixelReco:
+        llh = float("nan") if row[1] == "<skyreader.nan>" else float(row[1])
+        return PixelReco(nside, int(row[0]), llh, 0, 0, 0, 0, 0, 0, 0)
+
+    done = {
+        int(k.split("-")[1]): {int(r[0]): reco(int(k.split("-")[1]), r) for r in v["data"]}
+        for k, v in result.items()
+    }
+    first = choose_pixels_to_reconstruct({n0: done[n0]}, progression.steps[:2])
+    assert first <= {(n, p) for n, ids in pixels.items() for p in ids}, "first refinement missing"
+    closure = choose_pixels_to_reconstruct(done, list(progression.steps))
+    missing = closure - {(n, p) for n, ids in pixels.items() for p in ids}
+    assert not missing, (
+        f"the scan stopped before refining around its minimum: {sorted(missing)[:5]}"
+    )
+    return pixels
+
+
+def result_pixels(result: dict[str, Any]) -> dict[int, list[int]]:
+    return {int(k.split("-")[1]): [int(r[0]) for r in v["data"]] for k, v in result.items()}
