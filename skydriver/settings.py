@@ -9,7 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SKYDRIVER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SKYDRIVER_", extra="ignore", populate_by_name=True
+    )
 
     host: str = Field("127.0.0.1", description="address the REST server listens on")
     port: int = Field(

@@ -12,16 +12,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from .events import InvalidEvent, event_metadata
+from .events import InvalidEvent
 from .nsides import DEFAULT_NSIDES, InvalidNsides, NSideProgression
 from .recos import RECOS, StartupData, UnknownReco
-from .server.main import ScanRequest, cleanup_queues, run_server
-from .server.result import result_filename
 from .settings import ServerSettings, WorkerSettings
-from .worker.loop import run_worker
+from .startup import check_event_for_reco, make_startup_data, write_startup_data
+
+if TYPE_CHECKING:
+    from .server.main import ScanRequest
 
 LOG = logging.getLogger("skymap_scanner")
 
@@ -85,32 +87,43 @@ def _wait_for_file(path: Path, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
+def _start_local_workers(n: int, startup_path: Path) -> list[subprocess.Popen[bytes]]:
+    argv = [
+        sys.executable,
+        "-m",
+        "skymap_scanner",
+        "worker",
+        "--client-startup-json",
+        str(startup_path),
+    ]
+    return [subprocess.Popen(argv) for _ in range(n)]
+
+
+def _stop_local_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    for w in workers:
+        try:
+            w.wait(10)
+        except subprocess.TimeoutExpired:
+            w.kill()
+
+
 async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> int:
     out: Path = args.output_dir
-    meta = event_metadata(json.loads(args.event_file.read_bytes()))
-    settings = settings.model_copy(
-        update={"skydriver_scan_id": settings.skydriver_scan_id or f"local{time.time_ns():x}"}
-    )
+    event = json.loads(args.event_file.read_bytes())
+    meta = check_event_for_reco(event, args.reco_algo)
+    scan_id = settings.skydriver_scan_id or f"local{time.time_ns():x}"
+    settings = settings.model_copy(update={"skydriver_scan_id": scan_id})
     startup_path = out / ".startup.json"
-    workers: list[subprocess.Popen[bytes]] = []
-    env = dict(os.environ)
+    # workers start at once, while the server imports (they only need the startup data)
+    write_startup_data(make_startup_data(scan_id, args.reco_algo, event), startup_path)
+    workers = _start_local_workers(args.workers, startup_path)
+    LOG.info("started %d local workers", len(workers))
 
-    async def start_workers(_: StartupData) -> None:
-        for _i in range(args.workers):
-            workers.append(
-                subprocess.Popen(  # noqa: ASYNC220 (Popen returns at once; workers are watched below)
-                    [
-                        sys.executable,
-                        "-m",
-                        "skymap_scanner",
-                        "worker",
-                        "--client-startup-json",
-                        str(startup_path),
-                    ],
-                    env=env,
-                )
-            )
-        LOG.info("started %d local workers", len(workers))
+    from .server.main import ScanRequest, cleanup_queues, run_server
+    from .server.result import result_filename
 
     request = ScanRequest(
         reco_algo=args.reco_algo,
@@ -119,13 +132,12 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
         predictive_scanning_threshold=args.predictive_scanning_threshold,
         event_file=args.event_file,
         output_dir=out,
-        client_startup_json=startup_path,
     )
-    server = asyncio.create_task(run_server(settings, request, on_startup=start_workers))
+    server = asyncio.create_task(run_server(settings, request))
     try:
         while not server.done():
             await asyncio.wait({server}, timeout=0.5)
-            if workers and all(w.poll() is not None for w in workers) and not server.done():
+            if all(w.poll() is not None for w in workers) and not server.done():
                 server.cancel()
                 codes = [w.returncode for w in workers]
                 raise RuntimeError(
@@ -133,18 +145,10 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
                 )
         summary = server.result()
     finally:
-        for w in workers:
-            if w.poll() is None:
-                w.send_signal(signal.SIGTERM)
-        for w in workers:
-            try:
-                w.wait(10)
-            except subprocess.TimeoutExpired:
-                w.kill()
-        await cleanup_queues(settings, settings.skydriver_scan_id)
+        _stop_local_workers(workers)
+        await cleanup_queues(settings, scan_id)
         startup_path.unlink(missing_ok=True)
-    result_path = out / result_filename(meta, args.nsides.nsides)
-    print(f"result: {result_path}")
+    print(f"result: {out / result_filename(meta, args.nsides.nsides)}")
     print(f"manifest: {out / 'scan-manifest.json'}")
     print("pixels per nside: " + ", ".join(f"{n}: {c}" for n, c in summary["nsides"].items()))
     if summary["failed"]:
@@ -153,6 +157,8 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
 
 
 async def _serve(settings: ServerSettings, request: ScanRequest) -> None:
+    from .server.main import cleanup_queues, run_server
+
     try:
         await run_server(settings, request)
     finally:
@@ -169,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(e))
     try:
         if args.command == "worker":
+            from .worker.loop import run_worker  # workers never import the server (nor healpy)
+
             wsettings = WorkerSettings()
             setup_logging(wsettings.log, wsettings.log_third_party)
             startup = StartupData.model_validate_json(args.client_startup_json.read_text())
@@ -180,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_scan_locally(args, settings))
         if not settings.skydriver_scan_id:
             settings = settings.model_copy(update={"skydriver_scan_id": f"local{time.time_ns():x}"})
+        from .server.main import ScanRequest
+
         request = ScanRequest(
             reco_algo=args.reco_algo,
             progression=args.nsides,

@@ -59,6 +59,14 @@ class Consumer(Protocol):
 
     async def ack(self, msg: Received) -> None: ...
 
+    async def ack_all(self, msgs: list[Received]) -> None:
+        """Acknowledge several delivered messages (one frame where the broker allows it)."""
+        ...
+
+    def has_buffered(self) -> bool:
+        """Whether more messages are already delivered and waiting (so acks can be batched)."""
+        ...
+
     async def nack(self, msg: Received) -> None: ...
 
 
@@ -135,6 +143,13 @@ class _AmqpConsumer:
     async def ack(self, msg: Received) -> None:
         await msg.handle.ack()
 
+    async def ack_all(self, msgs: list[Received]) -> None:
+        if msgs:  # delivery tags grow on a channel: acking the last with `multiple` acks all
+            await msgs[-1].handle.ack(multiple=True)
+
+    def has_buffered(self) -> bool:
+        return not self._inbox.empty()
+
     async def nack(self, msg: Received) -> None:
         await msg.handle.nack(requeue=True)
 
@@ -173,6 +188,13 @@ class _MQConsumer:
 
     async def ack(self, msg: Received) -> None:
         await self._resource.ack(msg.handle)
+
+    async def ack_all(self, msgs: list[Received]) -> None:
+        for msg in msgs:
+            await self.ack(msg)
+
+    def has_buffered(self) -> bool:
+        return False
 
     async def nack(self, msg: Received) -> None:
         await self._resource.nack(msg.handle)

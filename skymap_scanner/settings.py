@@ -59,6 +59,12 @@ class WorkerSettings(BrokerSettings):
     worker_idle_timeout_s: float = Field(
         3600.0, gt=0, description="a worker with no pixel for this long exits (0 exit code)"
     )
+    worker_prefetch: int = Field(
+        2,
+        ge=1,
+        description="pixels a worker holds at once: 2 hides the broker round trip between pixels; "
+        "unacknowledged ones return to the queue if the worker dies",
+    )
     heartbeat_interval_s: float = Field(
         1.0, gt=0, description="how often the worker wakes during a reconstruction (timeout check)"
     )

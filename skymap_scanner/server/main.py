@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..events import EventMetadata, I3LiveEvent, InvalidEvent, event_metadata, parse_event
 from ..messages import PixelResult, PixelTask
 from ..mq import (
     Consumer,
     Publisher,
+    Received,
     delete_queues,
     from_clients_queue,
     open_consumer,
@@ -25,6 +25,7 @@ from ..mq import (
 from ..nsides import NSideProgression
 from ..recos import StartupData, get_reco
 from ..settings import ServerSettings
+from ..startup import check_event_for_reco, make_startup_data, write_startup_data
 from .progress import ProgressTracker
 from .result import result_filename
 from .scan import ClientsTimedOut, Reporter, ScanAborted, run_scan, task_factory
@@ -32,6 +33,7 @@ from .sinks import FileSink, ReportSink, SkyDriverSink
 from .state import ScanState
 
 LOG = logging.getLogger(__name__)
+ACK_BATCH = 100
 
 
 @dataclass
@@ -58,11 +60,17 @@ class MQTransport:
         await self.publisher.send_many(list(tasks))
 
     async def results(self) -> AsyncGenerator[PixelResult, None]:
+        """Results as they arrive. Acks are batched (up to ACK_BATCH, or when no more are buffered): a
+        server that dies before acking gets the results redelivered to its successor."""
         idle_since = time.monotonic()
+        unacked: list[Received] = []
         while True:
             async with aclosing(self.consumer.messages()) as messages:
                 async for msg in messages:
-                    await self.consumer.ack(msg)
+                    unacked.append(msg)
+                    if len(unacked) >= ACK_BATCH or not self.consumer.has_buffered():
+                        await self.consumer.ack_all(unacked)
+                        unacked.clear()
                     try:
                         result = PixelResult.model_validate(msg.data)
                     except ValueError as e:
@@ -94,19 +102,6 @@ class KillSwitch:
             raise ScanAborted("the scan was deleted in SkyDriver; stopping")
 
 
-def check_event_for_reco(event: dict[str, Any], reco_algo: str) -> EventMetadata:
-    """Validate the event for the algorithm; physics recos need a pulse event."""
-    reco_cls = get_reco(reco_algo)
-    parsed = parse_event(event) if reco_cls.needs_pulses else None
-    if reco_cls.needs_pulses and isinstance(parsed, I3LiveEvent):
-        raise InvalidEvent(
-            "event",
-            f"reco_algo {reco_algo!r} needs a pulse-event/1 event: an i3live event's pulses are "
-            "IceTray binaries that cannot be read here (use dummy/crash_dummy, or convert the event)",
-        )
-    return event_metadata(event)
-
-
 async def run_server(
     settings: ServerSettings,
     request: ScanRequest,
@@ -129,22 +124,9 @@ async def run_server(
         else:
             raise ValueError("either SKYSCAN_SKYDRIVER_ADDRESS or an event file is needed")
         meta = check_event_for_reco(event, request.reco_algo)
-        realtime_version = (
-            str(event.get("value", {}).get("version", "")) if "value" in event else ""
-        )
-        startup = StartupData(
-            scan_id=scan_id,
-            reco_algo=request.reco_algo,
-            realtime_format_version=realtime_version,
-            event=event,
-            fallback_seed=reco_cls.fallback_seed(event),
-            reco_config=reco_cls.config_from_env(),
-        )
+        startup = make_startup_data(scan_id, request.reco_algo, event)
         if request.client_startup_json is not None:
-            request.client_startup_json.parent.mkdir(parents=True, exist_ok=True)
-            tmp = request.client_startup_json.with_suffix(".tmp")
-            tmp.write_text(startup.model_dump_json())
-            tmp.replace(request.client_startup_json)
+            write_startup_data(startup, request.client_startup_json)
 
         state = ScanState(
             request.progression, reco_cls.n_posvar, request.predictive_scanning_threshold
@@ -193,7 +175,11 @@ async def run_server(
         )
         transport = MQTransport(publisher, consumer, settings.mq_timeout_from_clients, kill_switch)
         make_task = task_factory(
-            scan_id, request.reco_algo, realtime_version, state, startup.fallback_seed
+            scan_id,
+            request.reco_algo,
+            startup.realtime_format_version,
+            state,
+            startup.fallback_seed,
         )
         try:
             await run_scan(state, transport, reporter, make_task, kill_switch, shuffle_seed=scan_id)
@@ -205,7 +191,10 @@ async def run_server(
             raise
         await reporter.send_result(state, final=True)
         await reporter.send_progress(state, "The Skymap Scanner has finished.", urgent=True)
-        return {"nsides": {n: len(p) for n, p in state.nsides_dict.items()}, "failed": state.failed}
+        return {
+            "nsides": {n: len(p) for n, p in state.nsides_dict.items()},
+            "failed": sorted(state.failed),
+        }
 
 
 async def cleanup_queues(settings: ServerSettings, scan_id: str) -> None:

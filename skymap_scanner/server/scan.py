@@ -81,8 +81,13 @@ class Reporter:
         self._nsides_seen: set[int] = set()
 
     async def send_progress(self, state: ScanState, summary: str, *, urgent: bool = False) -> None:
+        progress = self.tracker.report(state, summary)
+        progress["failed_pixels"] = [
+            {"nside": n, "pixel": p, "attempts": a, "error": e}
+            for (n, p), (a, e) in state.failed.items()
+        ]
         body = {
-            "progress": self.tracker.report(state, summary),
+            "progress": progress,
             "event_metadata": self.meta.to_dict(),
             "scan_metadata": self.scan_metadata,
         }

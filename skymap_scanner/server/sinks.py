@@ -97,7 +97,7 @@ class FileSink:
 
     def _write(self, name: str, data: Any) -> None:
         tmp = self.output_dir / f".{name}.tmp"
-        tmp.write_text(json.dumps(data, indent=4))
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
         tmp.replace(self.output_dir / name)
 
     async def progress(self, body: dict[str, Any], *, urgent: bool) -> None:

@@ -44,9 +44,10 @@ class ScanState:
     nsides_dict: NSidesDict = field(default_factory=dict)
     sent: dict[int, set[tuple[int, int]]] = field(default_factory=lambda: defaultdict(set))
     received: set[tuple[int, int, int]] = field(default_factory=set)
-    failed: list[tuple[int, int]] = field(default_factory=list)
+    #: pixels whose every variation failed: (nside, pixel) -> (attempts, last error)
+    failed: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
     _cache: dict[tuple[int, int], list[RecoPixelVariation]] = field(default_factory=dict)
-    _cache_failed: dict[tuple[int, int], bool] = field(default_factory=dict)
+    _cache_failed: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
     _bins: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -86,7 +87,7 @@ class ScanState:
         variations = self._cache.setdefault(key, [])
         variations.append(reco)
         if result.failed:
-            self._cache_failed[key] = True
+            self._cache_failed[key] = (result.attempts, result.error or "")
         if len(variations) >= self.n_posvar:
             self._finish_pixel(key)
         return self._newly_thresholded()
@@ -97,9 +98,10 @@ class ScanState:
         for cand in variations[1:]:
             if not math.isnan(cand.llh) and (math.isnan(best.llh) or cand.llh < best.llh):
                 best = cand
-        failed = self._cache_failed.pop(key, False) and all(math.isnan(v.llh) for v in variations)
-        if failed:
-            self.failed.append(key)
+        failure = self._cache_failed.pop(key, None)
+        failed = failure is not None and all(math.isnan(v.llh) for v in variations)
+        if failed and failure is not None:
+            self.failed[key] = failure
         self.nsides_dict.setdefault(key[0], {})[key[1]] = PixelReco(
             nside=best.nside,
             pixel=best.pixel,

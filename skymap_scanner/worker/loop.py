@@ -7,6 +7,7 @@ point loses nothing: an unacknowledged message is redelivered by the broker; a d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -14,8 +15,17 @@ import socket
 import time
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
 from ..messages import PixelResult, PixelTask, RecoPixelVariation
-from ..mq import from_clients_queue, open_consumer, open_publisher, to_clients_queue
+from ..mq import (
+    Publisher,
+    Received,
+    from_clients_queue,
+    open_consumer,
+    open_publisher,
+    to_clients_queue,
+)
 from ..recos import StartupData
 from ..settings import WorkerSettings
 from .reco_process import RecoFailed, RecoProcess
@@ -56,64 +66,94 @@ def _failed_result(task: PixelTask, error: str, worker: str) -> PixelResult:
     )
 
 
+class _Worker:
+    results: Publisher  # set once connected
+    retries: Publisher
+
+    def __init__(self, settings: WorkerSettings, reco: RecoProcess) -> None:
+        self.settings = settings
+        self.reco = reco
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.stats = WorkerStats()
+
+    async def process(self, task: PixelTask) -> tuple[Publisher, BaseModel]:
+        """Reconstruct one pixel; return where to publish what (result, retry, or failure report)."""
+        try:
+            variation, runtime = await self.reco.run(
+                task, self.settings.pixel_timeout_s, self.settings.heartbeat_interval_s
+            )
+        except RecoFailed as e:
+            first_line = str(e).splitlines()[0]
+            if task.attempt < self.settings.max_pixel_attempts:
+                LOG.warning(
+                    "pixel %s attempt %d failed, re-queued: %s",
+                    task.id_tuple,
+                    task.attempt,
+                    first_line,
+                )
+                self.stats.retried += 1
+                return self.retries, task.model_copy(update={"attempt": task.attempt + 1})
+            LOG.error(
+                "pixel %s failed %d times, reported as failed: %s",
+                task.id_tuple,
+                task.attempt,
+                first_line,
+            )
+            self.stats.failed += 1
+            return self.results, _failed_result(task, str(e), self.worker_id)
+        self.stats.done += 1
+        return self.results, PixelResult(
+            reco_pixel_variation=variation,
+            runtime=runtime,
+            sent_at=task.sent_at,
+            attempts=task.attempt,
+            worker=self.worker_id,
+        )
+
+
 async def run_worker(settings: WorkerSettings, startup: StartupData) -> WorkerStats:
-    """Consume pixels of one scan until none arrives for `worker_idle_timeout_s`."""
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    stats = WorkerStats()
+    """Consume pixels of one scan until none arrives for `worker_idle_timeout_s`.
+
+    Publishing a pixel's outcome and acknowledging its message run in the background while the next pixel
+    is reconstructed (at most `worker_prefetch` in flight), so the broker's confirm round trip is off the
+    critical path; the order publish-then-ack is kept for every pixel."""
     reco = RecoProcess(startup)
+    reco.start()
+    worker = _Worker(settings, reco)
     scan_id = startup.scan_id
     idle_since = time.monotonic()
+    in_flight: set[asyncio.Task[None]] = set()
     try:
         async with (
-            open_consumer(settings, to_clients_queue(scan_id), prefetch=1, timeout_s=1) as sub,
+            open_consumer(
+                settings, to_clients_queue(scan_id), prefetch=settings.worker_prefetch, timeout_s=1
+            ) as sub,
             open_publisher(settings, from_clients_queue(scan_id)) as results,
             open_publisher(settings, to_clients_queue(scan_id)) as retries,
         ):
+            worker.results, worker.retries = results, retries
+
+            async def finish(
+                target: Publisher, out: BaseModel, msg: Received, task: PixelTask
+            ) -> None:
+                await target.send(out)
+                await sub.ack(msg)
+                LOG.debug("acked pixel %s", task.id_tuple)
+
             while time.monotonic() - idle_since < settings.worker_idle_timeout_s:
                 async for msg in sub.messages():
                     task = PixelTask.model_validate(msg.data)
                     LOG.debug("got pixel %s (attempt %d)", task.id_tuple, task.attempt)
-                    try:
-                        variation, runtime = await reco.run(
-                            task,
-                            settings.pixel_timeout_s,
-                            settings.heartbeat_interval_s,
-                        )
-                    except RecoFailed as e:
-                        if task.attempt < settings.max_pixel_attempts:
-                            LOG.warning(
-                                "pixel %s attempt %d failed, re-queued: %s",
-                                task.id_tuple,
-                                task.attempt,
-                                str(e).splitlines()[0],
-                            )
-                            retry = task.model_copy(update={"attempt": task.attempt + 1})
-                            await retries.send(retry)
-                            stats.retried += 1
-                        else:
-                            LOG.error(
-                                "pixel %s failed %d times, reported as failed: %s",
-                                task.id_tuple,
-                                task.attempt,
-                                str(e).splitlines()[0],
-                            )
-                            await results.send(_failed_result(task, str(e), worker_id))
-                            stats.failed += 1
-                    else:
-                        await results.send(
-                            PixelResult(
-                                reco_pixel_variation=variation,
-                                runtime=runtime,
-                                sent_at=task.sent_at,
-                                attempts=task.attempt,
-                                worker=worker_id,
-                            )
-                        )
-                        stats.done += 1
-                    await sub.ack(msg)
-                    LOG.debug("acked pixel %s", task.id_tuple)
+                    target, out = await worker.process(task)
+                    for done in [t for t in in_flight if t.done()]:
+                        in_flight.discard(done)
+                        done.result()  # a failed publish/ack ends the worker; the broker redelivers
+                    in_flight.add(asyncio.create_task(finish(target, out, msg, task)))
                     idle_since = time.monotonic()
+                if in_flight:
+                    await asyncio.gather(*in_flight)
+                    in_flight.clear()
     finally:
         reco.kill()
-    LOG.info("worker exiting: %s", stats)
-    return stats
+    LOG.info("worker exiting: %s", worker.stats)
+    return worker.stats

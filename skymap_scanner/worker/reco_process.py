@@ -50,6 +50,11 @@ class RecoProcess:
         self._proc: Any = None
         self._conn: multiprocessing.connection.Connection | None = None
 
+    def start(self) -> None:
+        """Start the child now (it imports the reconstruction while the worker connects)."""
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
         self._proc = self._ctx.Process(
@@ -67,12 +72,33 @@ class RecoProcess:
             self._conn.close()
         self._proc, self._conn = None, None
 
+    async def _readable(self, timeout_s: float) -> bool:
+        """Wait until the child has answered (the pipe is readable), without a thread hop."""
+        assert self._conn is not None
+        if self._conn.poll(0):
+            return True
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        fd = self._conn.fileno()
+
+        def on_readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(fd, on_readable)
+        try:
+            await asyncio.wait_for(ready, timeout_s)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            loop.remove_reader(fd)
+
     async def run(
         self, task: PixelTask, timeout_s: float, tick_s: float
     ) -> tuple[RecoPixelVariation, float]:
         """Reconstruct, waking every `tick_s` to check the deadline. Returns (result, runtime)."""
-        if self._proc is None or not self._proc.is_alive():
-            self._start()
+        self.start()
         assert self._conn is not None
         start = time.monotonic()
         self._conn.send(task.model_dump_json())
@@ -81,8 +107,7 @@ class RecoProcess:
             if remaining <= 0:
                 self.kill()
                 raise RecoTimeout(f"[Timeout-Error] timed out after {timeout_s:g}s")
-            ready = await asyncio.to_thread(self._conn.poll, min(tick_s, remaining))
-            if ready:
+            if await self._readable(min(tick_s, remaining)):
                 break
         try:
             status, payload = self._conn.recv()

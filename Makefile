@@ -1,0 +1,35 @@
+# The two commands: `make demo` and `make test`. Both install what is missing and start the services.
+PY := .venv/bin/python
+export MONGODB_URI ?= mongodb://127.0.0.1:$(or $(FERRETDB_PORT),27017)
+
+.PHONY: setup up down demo test lint typecheck pytest bench clean
+
+setup:
+	bash scripts/setup.sh
+
+up: setup
+	bash scripts/services.sh up
+
+down:
+	bash scripts/services.sh down
+
+demo: up
+	$(PY) scripts/demo.py
+
+lint:
+	.venv/bin/ruff format --check .
+	.venv/bin/ruff check .
+
+typecheck:
+	.venv/bin/mypy
+
+pytest:
+	$(PY) -m pytest -q
+
+test: up lint typecheck pytest
+
+bench: up
+	$(PY) bench/overhead.py
+
+clean:
+	rm -rf demo-output .state/skydriver
