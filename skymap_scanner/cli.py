@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -76,7 +76,71 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan_args(p)
     p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1))
     p.add_argument("--output-dir", type=Path, required=True)
+    p = sub.add_parser(
+        "simulate", help="write simulated pulse-event/1 muon tracks (a fast toy model)"
+    )
+    p.add_argument("--n-events", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--output-dir", type=Path, required=True)
+    p.add_argument(
+        "--energy-range-gev", type=float, nargs=2, default=(1e3, 1e6), metavar=("MIN", "MAX")
+    )
+    p.add_argument(
+        "--zenith-range-deg", type=float, nargs=2, default=(0.0, 180.0), metavar=("MIN", "MAX")
+    )
+    p.add_argument("--noise-rate-hz", type=float, default=500.0)
+
+    p = sub.add_parser("summarize", help="best fit, contour areas and plots of a result")
+    p.add_argument("result", type=Path)
+    p.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots here")
+    p.add_argument(
+        "--truth", type=Path, metavar="EVENT", help="a simulated event: report the error"
+    )
     return parser
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import math
+
+    from .simulation import simulate_events, write_events
+
+    zmin, zmax = (math.radians(v) for v in args.zenith_range_deg)
+    events = simulate_events(
+        args.n_events,
+        args.seed,
+        energy_range_gev=tuple(args.energy_range_gev),
+        zenith_range=(zmin, zmax),
+        noise_rate_hz=args.noise_rate_hz,
+    )
+    for path in write_events(events, args.output_dir):
+        print(path)
+    return 0
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from .products.calibration import CALIBRATED_DELTA_LLH_90
+    from .products.summarize_cli import run_summarize
+
+    truth = None
+    if args.truth is not None:
+        truth = truth_radec(json.loads(args.truth.read_text()))
+    print(
+        run_summarize(
+            args.result, args.plot, truth, calibrated_delta_llh_90=CALIBRATED_DELTA_LLH_90
+        )
+    )
+    return 0
+
+
+def truth_radec(event: dict[str, Any]) -> tuple[float, float]:
+    """The (RA, Dec) of a simulated event's true direction."""
+    from .physics.coordinates import dir_to_equa
+
+    truth = event.get("truth")
+    if not isinstance(truth, dict):
+        raise InvalidEvent("truth", "the event has no truth (only simulated events do)")
+    ra, dec = dir_to_equa(truth["zenith"], truth["azimuth"], event["mjd"])
+    return float(ra), float(dec)
 
 
 def _wait_for_file(path: Path, timeout_s: float) -> None:
@@ -174,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         except InvalidNsides as e:
             parser.error(str(e))
     try:
+        if args.command == "simulate":
+            return _simulate(args)
+        if args.command == "summarize":
+            return _summarize(args)
         if args.command == "worker":
             from .worker.loop import run_worker  # workers never import the server (nor healpy)
 

@@ -7,7 +7,7 @@ from typing import Any
 from skymap_scanner.events import InvalidEvent as EventError
 from skymap_scanner.events import event_metadata, parse_event
 from skymap_scanner.nsides import InvalidNsides, NSideProgression
-from skymap_scanner.recos import RECOS
+from skymap_scanner.recos import RECOS, get_reco
 
 from ..errors import InvalidEvent, InvalidRequest, ScanNotFound
 from ..ids import new_scan_id
@@ -36,7 +36,7 @@ def scanner_server_args(body: ScanPostBody, nsides: NSideProgression) -> str:
 def check_event(event: dict[str, Any], reco_algo: str) -> None:
     """The event must be readable for the requested algorithm (pulses for physics recos)."""
     try:
-        if RECOS[reco_algo].needs_pulses:
+        if get_reco(reco_algo).needs_pulses:
             parsed = parse_event(event)
             if type(parsed).__name__ == "I3LiveEvent":
                 raise InvalidEvent(
