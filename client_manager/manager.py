@@ -37,6 +37,17 @@ class SkyDriverLink:
             LOG.warning("could not read the scan status: %s", e)
             return None
 
+    async def worker_requests(self) -> list[dict[str, Any]]:
+        """Requests for more workers made through SkyDriver (`actions/add-workers`)."""
+        try:
+            resp = await self.client.get(f"/scan/{self.scan_id}/workforce")
+            resp.raise_for_status()
+            requests: list[dict[str, Any]] = resp.json().get("worker_requests") or []
+            return requests
+        except httpx.HTTPError as e:
+            LOG.warning("could not read worker requests: %s", e)
+            return []
+
     async def report(self, backend: str, workforce: Workforce, *, stopped: bool = False) -> None:
         body = {
             "backend": backend,
@@ -79,7 +90,14 @@ async def manage(
     try:
         await wait_for_file(startup_json, settings.startup_timeout_s)
         await backend.start(n_workers)
+        honoured: set[str] = set()
         while not stop_event.is_set():
+            if link is not None:
+                for request in await link.worker_requests():
+                    if request["id"] not in honoured:
+                        honoured.add(request["id"])
+                        LOG.info("adding %d workers (request %s)", request["n_workers"], request["id"])
+                        await backend.start(int(request["n_workers"]))
             workforce = await backend.poll()
             if link is not None:
                 await link.report(backend.name, workforce)

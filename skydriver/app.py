@@ -51,11 +51,15 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
     )
 
 
-async def start(settings: Settings) -> SkyDriver:
-    """Start everything; returns once the REST server listens."""
-    if settings.launcher not in LAUNCHERS:
+async def start(
+    settings: Settings, launchers_by_name: dict[str, type[Launcher]] | None = None
+) -> SkyDriver:
+    """Start everything; returns once the REST server listens. `launchers_by_name` replaces the
+    registry of launchers (tests inject doubles this way, not through settings)."""
+    registry = LAUNCHERS if launchers_by_name is None else launchers_by_name
+    if settings.launcher not in registry:
         raise ValueError(
-            f"SKYDRIVER_LAUNCHER={settings.launcher!r} is unknown (available: {', '.join(LAUNCHERS)})"
+            f"SKYDRIVER_LAUNCHER={settings.launcher!r} is unknown (available: {', '.join(registry)})"
         )
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
@@ -63,7 +67,7 @@ async def start(settings: Settings) -> SkyDriver:
     await db.ensure_indexes()
     scans, backlog = ScanStore(db), BacklogStore(db)
 
-    launcher_cls = LAUNCHERS[settings.launcher]
+    launcher_cls = registry[settings.launcher]
     launchers: dict[str, Launcher] = {}
 
     def make_launcher(scan_id: str) -> Launcher:

@@ -33,6 +33,18 @@ class Settings(BaseSettings):
     clusters: list[str] = Field(
         default_factory=lambda: ["local"], description="cluster names scans may request (JSON list)"
     )
+    scanner_versions: list[str] = Field(
+        default_factory=lambda: ["4.2.1", "4.1.0", "4.0.0"],
+        description="scanner versions (image tags) this deployment can run (JSON list)",
+    )
+    min_scanner_version: str = Field("4.0.0", description="oldest scanner version accepted")
+    max_workers_debug_mode: dict[str, int] = Field(
+        default_factory=lambda: {"local": 5},
+        description="worker cap per cluster when debug_mode includes client-logs (JSON object)",
+    )
+    max_request_body_bytes: int = Field(
+        50_000_000, ge=1024, description="largest accepted request body (413 above)"
+    )
     broker_type: str = Field("rabbitmq", description="message broker type given to scan instances")
     broker_address: str = Field("localhost", description="broker address given to scan instances")
     broker_auth: SecretStr = Field(SecretStr(""), description="broker password/token (secret)")

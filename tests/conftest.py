@@ -60,3 +60,23 @@ async def skydriver(tmp_path: Path) -> AsyncIterator[SkyDriver]:
 async def rest(skydriver: SkyDriver) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=skydriver.settings.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+async def held_skydriver(tmp_path: Path) -> AsyncIterator[SkyDriver]:
+    """SkyDriver whose launcher starts nothing: for route tests, scans stay where the test puts them."""
+    from tests.doubles import HeldLauncher
+
+    HeldLauncher.started = []
+    sky = await start(test_settings(tmp_path, launcher="held"), {"held": HeldLauncher})
+    try:
+        yield sky
+    finally:
+        await sky.stop()
+        await drop_database(sky.settings.mongodb_database)
+
+
+@pytest.fixture
+async def api(held_skydriver: SkyDriver) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=held_skydriver.settings.url, timeout=30) as client:
+        yield client

@@ -67,7 +67,7 @@ class ScanPostBody(StrictModel):
         max_length=25,
         validation_alias=AliasChoices("scanner_server_env_from_user", "scanner_server_env"),
     )
-    manifest_projection: Literal["*"] | list[str] = "*"
+    manifest_projection: Literal["*"] | list[Annotated[str, Field(min_length=1)]] = "*"
     memory: Any = None
 
     @field_validator("memory")
@@ -163,3 +163,39 @@ class WorkforcePutBody(StrictModel):
     n_requested: int = Field(ge=0)
     top_errors: dict[str, int] = Field(default_factory=dict)
     stopped: bool = False
+
+
+Projection = Literal["*"] | list[Annotated[str, Field(min_length=1)]]
+
+
+class DeleteBody(StrictModel):
+    """DELETE /scan/{id} (query string or JSON body)."""
+
+    delete_completed_scan: bool = False
+    manifest_projection: Projection = "*"
+    no_redirect: bool = False
+
+
+class RescanBody(StrictModel):
+    """POST /scan/{id}/actions/rescan."""
+
+    abort_first: bool = False
+    replace_scan: bool = False
+    manifest_projection: Projection = "*"
+    no_redirect: bool = False
+
+
+class AddWorkersBody(StrictModel):
+    """POST /scan/{id}/actions/add-workers."""
+
+    n_workers: int = Field(ge=1)
+    cluster_location: str = Field(min_length=1, pattern=r"\S")
+    no_redirect: bool = False
+
+
+class FindBody(StrictModel):
+    """POST /scans/find: a MongoDB query on manifests."""
+
+    filter: dict[str, Any]
+    include_deleted: bool = False
+    manifest_projection: Projection = "*"

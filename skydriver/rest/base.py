@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import tornado.web
 from pydantic import BaseModel, ValidationError
 
-from ..errors import InvalidRequest, SkyDriverError
+from ..errors import InvalidRequest, PayloadTooLarge, SkyDriverError
 from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.scans import ScanStore
@@ -64,6 +64,31 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
+
+    async def prepare(self) -> None:
+        length = self.request.headers.get("Content-Length")
+        limit = self.ctx.settings.max_request_body_bytes
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(
+                f"request body of {length} bytes is larger than the limit of {limit}"
+            )
+        if len(self.request.body or b"") > limit:
+            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+
+    def is_system(self) -> bool:
+        """Whether the caller has the system role (the scanner server and client manager)."""
+        return False
+
+    # -- redirects for replaced scans ----------------------------------------------------------
+    async def redirected(self, scan_id: str) -> bool:
+        """404 for an unknown scan; for a scan replaced by a rescan, answer 302 to the same URL with the
+        new id (unless `no_redirect`) and return True."""
+        manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
+        new_id = manifest.get("replaced_by_scan_id")
+        if not new_id or self.bool_arg("no_redirect"):
+            return False
+        self.redirect(self.request.full_url().replace(scan_id, new_id, 1), status=302)
+        return True
 
     # -- input --------------------------------------------------------------------------------
     def json_body(self) -> dict[str, Any]:
@@ -122,5 +147,5 @@ class BaseHandler(tornado.web.RequestHandler):
 
 
 class NotFoundHandler(BaseHandler):
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         raise tornado.web.HTTPError(404, reason="Not Found")

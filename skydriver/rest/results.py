@@ -1,13 +1,30 @@
-"""Routes that the scan instance writes to: results and the workforce report; plus the backlog listing."""
+"""Results (written by the scanner server) and the workforce (written by the client manager)."""
 
 from __future__ import annotations
 
 from ..models.api import ResultPutBody, WorkforcePutBody
 from .base import BaseHandler
+from .openapi import Op
 
 
 class ResultHandler(BaseHandler):
+    API = {
+        "get": Op(
+            "The scan's result ({} before the first)",
+            query=("include_deleted", "no_redirect"),
+            responses={404: "unknown scan"},
+        ),
+        "put": Op(
+            "Store a partial or final result (scanner server)",
+            body=ResultPutBody,
+            roles=("system",),
+            responses={404: "unknown scan"},
+        ),
+    }
+
     async def get(self, scan_id: str) -> None:
+        if await self.redirected(scan_id):
+            return
         await self.ctx.scans.get_manifest(scan_id, include_deleted=self.bool_arg("include_deleted"))
         self.send(await self.ctx.scans.get_result(scan_id))
 
@@ -17,6 +34,23 @@ class ResultHandler(BaseHandler):
 
 
 class WorkforceHandler(BaseHandler):
+    API = {
+        "get": Op("The workforce report and worker requests (client manager)", roles=("system",)),
+        "put": Op(
+            "Report the workforce (client manager)", body=WorkforcePutBody, roles=("system",)
+        ),
+    }
+
+    async def get(self, scan_id: str) -> None:
+        """The client manager's view: its last report and the worker requests made through the API."""
+        manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
+        self.send(
+            {
+                "workforce": manifest.get("workforce"),
+                "worker_requests": manifest.get("worker_requests") or [],
+            }
+        )
+
     async def put(self, scan_id: str) -> None:
         body = self.parse(WorkforcePutBody)
         await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
@@ -24,11 +58,8 @@ class WorkforceHandler(BaseHandler):
         self.send(manifest["workforce"] if manifest else {})
 
 
-class BacklogHandler(BaseHandler):
-    async def get(self) -> None:
-        self.send({"entries": await self.ctx.backlog.entries()})
-
-
 class RootHandler(BaseHandler):
+    API = {"get": Op("Ping")}
+
     async def get(self) -> None:
         self.send({})

@@ -28,8 +28,8 @@ def _clean(doc: Doc | None) -> Doc | None:
     if doc is not None:
         doc.pop("_id", None)
         for key in JSON_TEXT_FIELDS:
-            text = doc.pop(f"{key}_json", None)
-            if key not in doc:
+            if f"{key}_json" in doc:
+                text = doc.pop(f"{key}_json")
                 doc[key] = None if text is None else json.loads(text)
     return doc
 
@@ -52,14 +52,15 @@ class ScanStore:
         self,
         *,
         scan_id: str,
-        request_doc: Doc,
+        request_doc: Doc | None,
         event: dict[str, Any] | None,
         i3_event_id: str,
         scanner_server_args: str,
         classifiers: dict[str, Any],
         priority: int,
     ) -> Doc:
-        """Store event (if new), request, manifest and backlog entry; returns the manifest."""
+        """Store event (if new), request (None for a rescan: it shares its origin's), manifest and
+        backlog entry; returns the manifest. All or nothing."""
         new_event = event is not None
         if event is not None:
             i3_event_id = uuid.uuid4().hex
@@ -87,14 +88,16 @@ class ScanStore:
             "workforce": None,
             "last_updated": time.time(),
         }
-        stored_request = {
-            **request_doc,
-            "request_clusters": [
-                {"cluster": name, "n_workers": n} for name, n in request_doc["request_clusters"]
-            ],
-            "scan_id": scan_id,
-            "i3_event_id": i3_event_id,
-        }
+        stored_request = None
+        if request_doc is not None:
+            stored_request = {
+                **request_doc,
+                "request_clusters": [
+                    {"cluster": name, "n_workers": n} for name, n in request_doc["request_clusters"]
+                ],
+                "scan_id": scan_id,
+                "i3_event_id": i3_event_id,
+            }
         backlog_entry = {
             "scan_id": scan_id,
             "timestamp": now,
@@ -107,13 +110,15 @@ class ScanStore:
                 await self.db.i3_events.insert_one(
                     {"i3_event_id": i3_event_id, "json_text": json.dumps(event)}
                 )
-            await self.db.scan_requests.insert_one(stored_request)
+            if stored_request is not None:
+                await self.db.scan_requests.insert_one(stored_request)
             await self.db.manifests.insert_one(_encode(manifest))
             await self.db.backlog.insert_one(backlog_entry)
         except Exception:
             await self.db.backlog.delete_one({"scan_id": scan_id})
             await self.db.manifests.delete_one({"scan_id": scan_id})
-            await self.db.scan_requests.delete_one({"scan_id": scan_id})
+            if stored_request is not None:
+                await self.db.scan_requests.delete_one({"scan_id": scan_id})
             if new_event:
                 await self.db.i3_events.delete_one({"i3_event_id": i3_event_id})
             raise
@@ -127,7 +132,12 @@ class ScanStore:
         return doc
 
     async def get_request(self, scan_id: str) -> Doc:
-        doc = _clean(await self.db.scan_requests.find_one({"scan_id": scan_id}))
+        """The request of a scan, or of the scan a rescan id was made from."""
+        doc = _clean(
+            await self.db.scan_requests.find_one(
+                {"$or": [{"scan_id": scan_id}, {"rescan_ids": scan_id}]}
+            )
+        )
         if doc is None:
             raise ScanNotFound("Scan request not found")
         doc["request_clusters"] = [[c["cluster"], c["n_workers"]] for c in doc["request_clusters"]]
@@ -203,6 +213,42 @@ class ScanStore:
             raise ScanNotFound("Not Found")
         await self.db.backlog.delete_one({"scan_id": scan_id})
         return doc
+
+    async def add_rescan_id(self, origin_scan_id: str, new_scan_id: str) -> Doc:
+        """Append a rescan id to the request that `origin_scan_id` (a scan or rescan id) belongs to."""
+        doc = await self.db.scan_requests.find_one_and_update(
+            {"$or": [{"scan_id": origin_scan_id}, {"rescan_ids": origin_scan_id}]},
+            {"$push": {"rescan_ids": new_scan_id}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise ScanNotFound("Not Found")
+        doc = _clean(doc)
+        assert doc is not None
+        doc["request_clusters"] = [[c["cluster"], c["n_workers"]] for c in doc["request_clusters"]]
+        return doc
+
+    async def request_workers(
+        self, scan_id: str, cluster: str, n_workers: int, request_id: str
+    ) -> None:
+        """Record a request for more workers; the scan's client manager acts on it."""
+        await self.db.manifests.update_one(
+            {"scan_id": scan_id},
+            {
+                "$push": {
+                    "worker_requests": {
+                        "id": request_id,
+                        "cluster": cluster,
+                        "n_workers": n_workers,
+                        "at": time.time(),
+                    }
+                }
+            },
+        )
+
+    async def find_manifests(self, query: Doc, projection: Doc | None) -> list[Doc]:
+        cursor = self.db.manifests.find(query, projection)
+        return [d for d in [_clean(m) async for m in cursor] if d is not None]
 
     # -- queries for runners ------------------------------------------------------------------
     async def active_instances(self) -> list[Doc]:

@@ -1,0 +1,86 @@
+"""Actions on a scan: rescan (optionally replacing it) and adding workers."""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import ScanConflict
+from ..ids import new_scan_id
+from ..models.api import AddWorkersBody, RescanBody
+from ..scanning import scanner_server_args
+from .base import BaseHandler
+from .openapi import Op
+from .scans import project
+
+
+class UnprocessableAction(ScanConflict):
+    status = 422
+
+
+class RescanHandler(BaseHandler):
+    API = {
+        "post": Op(
+            "Scan the same event again",
+            body=RescanBody,
+            roles=("user", "system"),
+            responses={404: "unknown scan"},
+        )
+    }
+
+    async def post(self, scan_id: str) -> None:
+        body = self.parse(RescanBody)
+        if not body.no_redirect and await self.redirected(scan_id):
+            return
+        old = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
+        if body.abort_first:
+            await self.ctx.scans.mark_deleted(scan_id)
+        new_id = new_scan_id()
+        request = await self.ctx.scans.add_rescan_id(scan_id, new_id)
+        manifest = await self.ctx.scans.create_scan(
+            scan_id=new_id,
+            request_doc=None,
+            event=None,
+            i3_event_id=old["i3_event_id"],
+            scanner_server_args=scanner_server_args(request),
+            classifiers={**request["classifiers"], "rescan": True, "origin_scan_id": scan_id},
+            priority=int(request["priority"]),
+        )
+        if body.replace_scan:
+            await self.ctx.scans.update_manifest(scan_id, {"replaced_by_scan_id": new_id})
+        self.ctx.wake_backlog.set()
+        self.send(project(manifest, body.manifest_projection))
+
+
+class AddWorkersHandler(BaseHandler):
+    API = {
+        "post": Op(
+            "Ask for more workers",
+            body=AddWorkersBody,
+            responses={404: "unknown scan", 422: "scan not running"},
+        )
+    }
+
+    async def post(self, scan_id: str) -> None:
+        body = self.parse(AddWorkersBody)
+        if not body.no_redirect and await self.redirected(scan_id):
+            return
+        manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
+        if manifest["is_deleted"]:
+            raise UnprocessableAction("this scan has been deleted--cannot add workers")
+        if (manifest.get("instance") or {}).get("state") != "running":
+            raise UnprocessableAction(
+                "an EWMS workflow has not been assigned--cannot add workers"
+                " (the scan instance is not running)"
+            )
+        if await self.ctx.scans.result_is_final(scan_id):
+            raise UnprocessableAction("this scan has a final result--cannot add workers")
+        if body.cluster_location not in self.ctx.settings.clusters:
+            raise UnprocessableAction(
+                f"unknown cluster_location {body.cluster_location!r} "
+                f"(available: {', '.join(self.ctx.settings.clusters)})"
+            )
+        request_id = f"{scan_id}-{int(time.time() * 1000):x}"
+        await self.ctx.scans.request_workers(
+            scan_id, body.cluster_location, body.n_workers, request_id
+        )
+        self.send({"taskforce_uuid": request_id, "n_workers": body.n_workers})

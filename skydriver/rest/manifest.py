@@ -1,0 +1,127 @@
+"""A scan's manifest, event, status and logs."""
+
+from __future__ import annotations
+
+from ..errors import ScanNotFound
+from ..models.api import ManifestPatchBody
+from ..status import status_doc
+from .base import BaseHandler
+from .openapi import Op
+from .scans import project
+
+
+class ManifestHandler(BaseHandler):
+    API = {
+        "get": Op(
+            "A scan's manifest",
+            query=("include_deleted", "projection", "no_redirect"),
+            roles=("user", "system"),
+            responses={404: "unknown scan"},
+        ),
+        "patch": Op(
+            "Report progress and metadata (scanner server)",
+            body=ManifestPatchBody,
+            roles=("system",),
+            responses={404: "unknown scan"},
+        ),
+    }
+
+    async def get(self, scan_id: str) -> None:
+        if await self.redirected(scan_id):
+            return
+        include_deleted = self.bool_arg("include_deleted")
+        projection = self.get_query_argument("projection", "*")
+        fields = projection.split("|") if projection and projection != "*" else "*"
+        manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=include_deleted)
+        manifest = project(manifest, fields)
+        if (
+            self.is_system()
+            and "event_i3live_json_dict" in manifest
+            and manifest.get("i3_event_id")
+        ):
+            event = await self.ctx.scans.get_event(manifest["i3_event_id"])
+            if event is None:
+                raise ScanNotFound(
+                    f"No i3 event document found with id '{manifest['i3_event_id']}'--if other fields "
+                    "are wanted, re-request using 'projection'"
+                )
+            manifest["event_i3live_json_dict"] = event
+        self.send(manifest)
+
+    async def patch(self, scan_id: str) -> None:
+        body = self.parse(ManifestPatchBody)
+        patch = body.model_dump(exclude_none=True)
+        self.send(await self.ctx.scans.patch_manifest(scan_id, patch))
+
+
+class I3EventHandler(BaseHandler):
+    API = {
+        "get": Op(
+            "The scan's event",
+            query=("include_deleted", "no_redirect"),
+            roles=("user", "system"),
+            responses={404: "unknown scan"},
+        )
+    }
+
+    async def get(self, scan_id: str) -> None:
+        if await self.redirected(scan_id):
+            return
+        manifest = await self.ctx.scans.get_manifest(
+            scan_id, include_deleted=self.bool_arg("include_deleted")
+        )
+        event = await self.ctx.scans.get_event(manifest["i3_event_id"])
+        if event is None:
+            raise ScanNotFound(f"No i3 event document found with id '{manifest['i3_event_id']}'")
+        self.send({"i3_event_id": manifest["i3_event_id"], "i3_event": event})
+
+
+class StatusHandler(BaseHandler):
+    API = {
+        "get": Op(
+            "The scan's state",
+            query=("no_redirect",),
+            roles=("user", "system"),
+            responses={404: "unknown scan"},
+        )
+    }
+
+    async def get(self, scan_id: str) -> None:
+        if await self.redirected(scan_id):
+            return
+        manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
+        is_final = await self.ctx.scans.result_is_final(scan_id)
+        self.send(status_doc(manifest, is_final, f"{self.ctx.settings.url}/scan/{scan_id}/logs"))
+
+
+class LogsHandler(BaseHandler):
+    """Where this deployment keeps the scan's logs (local launcher: files in its state directory)."""
+
+    API = {
+        "get": Op(
+            "Where the scan's logs are", query=("no_redirect",), responses={404: "unknown scan"}
+        )
+    }
+
+    async def get(self, scan_id: str) -> None:
+        if await self.redirected(scan_id):
+            return
+        manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
+        state = ((manifest.get("instance") or {}).get("launcher_state")) or {}
+        directory = state.get("dir")
+        if not directory:
+            self.send(
+                {
+                    "scanner_server": {"url": None},
+                    "client_manager": {"url": None},
+                    "workers": {"url": None},
+                }
+            )
+            return
+        self.send(
+            {
+                "scanner_server": {"url": f"file://{directory}/server.log"},
+                "client_manager": {"url": f"file://{directory}/client-manager.log"},
+                "workers": {"url": f"file://{directory}/workers/"},
+            }
+        )
