@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export MONGODB_URI ?= mongodb://127.0.0.1:$(or $(FERRETDB_PORT),27017)
 
-.PHONY: setup up down demo test lint typecheck pytest bench clean
+.PHONY: setup up down demo test lint typecheck pytest bench docs clean
 
 setup:
 	bash scripts/setup.sh
@@ -33,3 +33,7 @@ bench: up
 
 clean:
 	rm -rf demo-output .state/skydriver
+
+docs:
+	cd scripts && ../$(PY) update_readme.py
+	$(PY) -m skydriver.rest.routes

@@ -1,0 +1,53 @@
+"""Print the README's configuration table from the settings models (the one source of truth).
+
+Run: .venv/bin/python scripts/settings_table.py"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic_settings import BaseSettings
+
+from client_manager.settings import ManagerSettings
+from skydriver.settings import Settings
+from skymap_scanner.settings import DummySettings, ServerSettings, WorkerSettings
+
+PROGRAMS: list[tuple[str, type[BaseSettings]]] = [
+    ("SkyDriver (`skydriver serve`)", Settings),
+    ("Scanner server (`skymap-scanner server`)", ServerSettings),
+    ("Worker (`skymap-scanner worker`)", WorkerSettings),
+    ("`dummy` / `crash_dummy` (set on the server; handed to workers)", DummySettings),
+    ("Client manager (`client-manager`)", ManagerSettings),
+]
+
+
+def env_names(model: type[BaseSettings], name: str) -> list[str]:
+    field = model.model_fields[name]
+    alias = field.validation_alias
+    if alias is not None and hasattr(alias, "choices"):
+        return [str(c) for c in alias.choices]
+    prefix = model.model_config.get("env_prefix", "")
+    return [f"{prefix}{name}".upper()]
+
+
+def table() -> str:
+    lines: list[str] = []
+    for title, model in PROGRAMS:
+        lines += [f"**{title}**", "", "| variable | default | meaning |", "|---|---|---|"]
+        for name, field in model.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            if hasattr(default, "get_secret_value"):
+                shown = '"" (secret)'
+            elif isinstance(default, Path):
+                shown = str(default)
+            else:
+                shown = json.dumps(default)
+            names = " / ".join(f"`{n}`" for n in env_names(model, name))
+            lines.append(f"| {names} | `{shown}` | {field.description or ''} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(table())
