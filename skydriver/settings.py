@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     instance_poll_interval_s: float = Field(
         2.0, gt=0, description="seconds between checks of running scan instances"
     )
+    instance_max_server_restarts: int = Field(
+        3, ge=0, description="a crashed local scanner server is restarted (and resumes) this often"
+    )
     scanner_progress_interval_s: float | None = Field(
         None, description="SKYSCAN_PROGRESS_INTERVAL_SEC given to scan servers (unset: theirs)"
     )

@@ -267,7 +267,16 @@ def main(argv: list[str] | None = None) -> int:
             output_dir=args.output_dir,
             client_startup_json=args.client_startup_json,
         )
-        asyncio.run(_serve(settings, request))
+        from .server.scan import ClientsTimedOut, ScanAborted
+
+        try:
+            asyncio.run(_serve(settings, request))
+        except ScanAborted as e:
+            LOG.warning("%s", e)
+            return 0  # the scan ended by request: nothing to restart
+        except ClientsTimedOut as e:
+            LOG.error("%s", e)
+            return 3
         return 0
     except (InvalidEvent, InvalidNsides, UnknownReco, ValidationError, OSError, RuntimeError) as e:
         LOG.error("%s", e)

@@ -40,6 +40,9 @@ class LocalLauncher(Launcher):
         self.dir = Path(settings.state_dir).resolve() / "scans" / scan_id
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._pids: dict[str, int] = {}
+        self._argv: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self._stopping = False
+        self.restarts = 0
 
     def _env(self, spec: InstanceSpec) -> dict[str, str]:
         s = self.settings
@@ -62,6 +65,7 @@ class LocalLauncher(Launcher):
         return env
 
     def _spawn(self, role: str, argv: list[str], env: dict[str, str]) -> None:
+        self._argv[role] = (argv, env)
         log = (self.dir / f"{role}.log").open("ab")
         try:
             proc = subprocess.Popen(
@@ -121,12 +125,32 @@ class LocalLauncher(Launcher):
         return None
 
     async def poll(self) -> int | None:
+        """None while the instance lives. A scanner server that crashed (non-zero exit) is restarted,
+        at most `instance_max_server_restarts` times: it resumes from the result SkyDriver holds."""
+        server_code = self._exit_code("server")
+        if (
+            server_code not in (None, 0)
+            and not self._stopping
+            and "server" in self._argv
+            and self.restarts < self.settings.instance_max_server_restarts
+        ):
+            self.restarts += 1
+            LOG.warning(
+                "scan %s: scanner server exited with %s; restart %d/%d",
+                self.scan_id,
+                server_code,
+                self.restarts,
+                self.settings.instance_max_server_restarts,
+            )
+            self._spawn("server", *self._argv["server"])
+            return None
         codes = {role: self._exit_code(role) for role in ("server", "client-manager")}
         if any(c is None for c in codes.values()):
             return None
         return codes["server"] or 0
 
     async def stop(self, now: bool = False) -> None:
+        self._stopping = True
         steps = [(signal.SIGKILL, 5.0)] if now else [(signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)]
         for sig, wait_s in steps:
             pending = [r for r in self._pids if self._exit_code(r) is None]

@@ -118,6 +118,9 @@ async def run_server(
                 settings.skydriver_address, settings.skydriver_auth.get_secret_value(), scan_id
             )
             stack.push_async_callback(skydriver.aclose)
+            status = await skydriver.get_status()
+            if status and status.get("is_deleted"):
+                raise ScanAborted(f"scan {scan_id} is deleted; not starting")
             event = await skydriver.get_event()
         elif request.event_file is not None:
             event = json.loads(request.event_file.read_text())
@@ -131,6 +134,14 @@ async def run_server(
         state = ScanState(
             request.progression, reco_cls.n_posvar, request.predictive_scanning_threshold
         )
+        if skydriver is not None:
+            previous = await skydriver.get_result()
+            if previous.get("is_final"):
+                LOG.info("scan %s already has its final result; nothing to do", scan_id)
+                return {"nsides": {}, "failed": [], "already_final": True}
+            if previous.get("skyscan_result"):
+                n = state.resume(previous["skyscan_result"])
+                LOG.warning("resuming scan %s from %d pixels already in SkyDriver", scan_id, n)
         sinks: list[ReportSink] = []
         if skydriver is not None:
             sinks.append(skydriver)

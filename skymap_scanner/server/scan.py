@@ -135,6 +135,9 @@ async def run_scan(
     rng = random.Random(shuffle_seed)
     last_thresholded: int | None = None
     collected_all = False
+    if state.nsides_dict:  # resumed: continue where the known pixels leave the refinement
+        last_thresholded = state.resume_point()
+        collected_all = state.has_collected_all_sent()
     while True:
         new = state.next_pixels(last_thresholded)
         if not new and collected_all:

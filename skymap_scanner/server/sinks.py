@@ -69,6 +69,11 @@ class SkyDriverSink:
         )
         return dict(doc["i3_event"])
 
+    async def get_result(self) -> dict[str, Any]:
+        """The stored Result (`{}` before the first)."""
+        doc: dict[str, Any] = await self.request("GET", f"/scan/{self.scan_id}/result", urgent=True)
+        return doc
+
     async def get_status(self) -> dict[str, Any] | None:
         status: dict[str, Any] | None = await self.request(
             "GET", f"/scan/{self.scan_id}/status", urgent=False

@@ -7,6 +7,7 @@ import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..messages import PixelResult, RecoPixelVariation
 from ..nsides import NSideProgression
@@ -15,6 +16,12 @@ from ..pixels import NSidesDict, PixelReco, choose_pixels_to_reconstruct
 LOG = logging.getLogger(__name__)
 
 BASE_THRESHOLDS = [round(0.1 * i, 1) for i in range(1, 11)]
+
+
+def _float(value: Any) -> float:
+    if value is None or value == "<skyreader.nan>":
+        return math.nan
+    return float(value)
 
 
 class DuplicateResult(Exception):
@@ -53,12 +60,59 @@ class ScanState:
     def __post_init__(self) -> None:
         self.thresholds = thresholds_for(self.progression, self.predictive_scanning_threshold)
 
+    # -- resuming -----------------------------------------------------------------------------
+    def resume(self, result: dict[str, Any]) -> int:
+        """Take over the pixels of a partial result (a restarted server continues where the last one
+        stopped). Returns the number of pixels taken over."""
+        n = 0
+        for key, entry in result.items():
+            nside = int(key.split("-")[1])
+            columns = entry["columns"]
+            for row in entry["data"]:
+                values = dict(zip(columns, row, strict=True))
+                llh = _float(values["llh"])
+                pixel = int(values["index"])
+                reco = PixelReco(
+                    nside=nside,
+                    pixel=pixel,
+                    llh=llh,
+                    e_in=_float(values.get("E_in")),
+                    e_tot=_float(values.get("E_tot")),
+                    x=_float(values.get("X")),
+                    y=_float(values.get("Y")),
+                    z=_float(values.get("Z")),
+                    t=_float(values.get("T")),
+                    energy=math.nan,
+                    failed=math.isnan(llh),
+                )
+                self.nsides_dict.setdefault(nside, {})[pixel] = reco
+                self.sent[nside].add((nside, pixel))
+                self.received.update((nside, pixel, v) for v in range(self.n_posvar))
+                if reco.failed:
+                    self.failed[(nside, pixel)] = (0, "failed before the server restarted")
+                n += 1
+        self._newly_thresholded()  # remember the bins reached
+        return n
+
     # -- sending ------------------------------------------------------------------------------
     def next_pixels(self, last_thresholded: int | None) -> list[tuple[int, int]]:
-        """Pixels to send next (not yet sent at any variation), sorted for reproducibility."""
-        steps = self.progression.slice_plus_one(last_thresholded)
-        chosen = choose_pixels_to_reconstruct(self.nsides_dict, steps)
+        """Pixels to send next (not yet sent at any variation), sorted for reproducibility. With no
+        threshold crossed yet, that is the whole first nside (minus what a resumed scan already has)."""
+        if last_thresholded is None:
+            n0 = self.progression.min_nside
+            chosen = {(n0, p) for p in range(12 * n0 * n0)}
+        else:
+            steps = self.progression.slice_plus_one(last_thresholded)
+            chosen = choose_pixels_to_reconstruct(self.nsides_dict, steps)
         return sorted((n, p) for n, p in chosen if (n, p) not in self.sent[n])
+
+    def resume_point(self) -> int | None:
+        """Where a resumed scan continues: the first step of the progression whose pixels are not all
+        collected yet (replaying the refinement on what is known)."""
+        for step in [None, *self.progression.nsides]:
+            if self.next_pixels(step):
+                return step
+        return self.progression.max_nside
 
     def register_sent(self, pixels: list[tuple[int, int]]) -> None:
         for nside, pixel in pixels:

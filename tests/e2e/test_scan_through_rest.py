@@ -179,3 +179,31 @@ async def test_always_crashing_pixels_end_failed_not_redelivered_forever(
         )
         assert expected in f["error"]
     SkyScanResult.deserialize(result)  # a result with failed pixels still loads
+
+
+async def test_scanner_server_killed_mid_scan_resumes(
+    rest: httpx.AsyncClient, skydriver: SkyDriver
+) -> None:
+    """The local launcher restarts a crashed scanner server; the new one resumes from the partial result
+    SkyDriver holds and re-sends only what is missing."""
+    scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.2})
+
+    async def partial_result_and_pid() -> int | None:
+        result = (await rest.get(f"/scan/{scan_id}/result")).json()
+        manifest = (await rest.get(f"/scan/{scan_id}/manifest")).json()
+        pids = ((manifest.get("instance") or {}).get("launcher_state") or {}).get("pids") or {}
+        if (
+            result.get("skyscan_result", {}).get("nside-1")
+            and not result["is_final"]
+            and "server" in pids
+        ):
+            return int(pids["server"])
+        return None
+
+    pid = await wait_for(partial_result_and_pid, 60, "a partial result", interval_s=0.05)
+    os.kill(pid, signal.SIGKILL)
+    await wait_final(rest, scan_id)
+    result = (await rest.get(f"/scan/{scan_id}/result")).json()["skyscan_result"]
+    check_pixel_selection(result, "1:0 2:12 4:12")
+    scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
+    assert "resuming scan" in (scan_dir / "server.log").read_text()
