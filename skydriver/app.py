@@ -10,6 +10,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from .auth import AuthSettings, LocalKeyAuthenticator, Role, build_authenticator
 from .launch.base import Launcher
 from .launch.local import LAUNCHERS
 from .rest.base import AppContext, NotFoundHandler
@@ -32,6 +33,7 @@ class SkyDriver:
     port: int
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     watcher: InstanceWatcher | None = None
+    token_issuer: LocalKeyAuthenticator | None = None
 
     async def stop(self, stop_instances: bool = True) -> None:
         self.server.stop()
@@ -52,10 +54,15 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
 
 
 async def start(
-    settings: Settings, launchers_by_name: dict[str, type[Launcher]] | None = None
+    settings: Settings,
+    launchers_by_name: dict[str, type[Launcher]] | None = None,
+    auth_settings: AuthSettings | None = None,
 ) -> SkyDriver:
     """Start everything; returns once the REST server listens. `launchers_by_name` replaces the
     registry of launchers (tests inject doubles this way, not through settings)."""
+    auth_settings = auth_settings or AuthSettings()
+    authenticator = build_authenticator(auth_settings)
+    issuer = authenticator if isinstance(authenticator, LocalKeyAuthenticator) else None
     registry = LAUNCHERS if launchers_by_name is None else launchers_by_name
     if settings.launcher not in registry:
         raise ValueError(
@@ -73,13 +80,24 @@ async def start(
     def make_launcher(scan_id: str) -> Launcher:
         return launcher_cls(settings, scan_id)
 
-    runner = BacklogRunner(settings, scans, backlog, make_launcher, launchers)
+    def instance_token(scan_id: str) -> str:
+        """A system token scoped to one scan, minted at launch (not at enqueue: backlogs can be long)."""
+        if issuer is None:
+            return ""  # OpenID mode: production mints with Keycloak client credentials (not here)
+        return issuer.issue_token(
+            Role.SYSTEM,
+            subject=f"scan-instance:{scan_id}",
+            ttl_s=auth_settings.system_token_ttl_s,
+            scan_id=scan_id,
+        )
+
+    runner = BacklogRunner(settings, scans, backlog, make_launcher, launchers, instance_token)
     watcher = InstanceWatcher(settings, scans, make_launcher, launchers)
     server = tornado.httpserver.HTTPServer(
-        make_app(AppContext(settings, scans, backlog, runner.wake)), xheaders=True
+        make_app(AppContext(settings, scans, backlog, runner.wake, authenticator)), xheaders=True
     )
     server.add_sockets(sockets)
-    sky = SkyDriver(settings, db, server, settings.port, watcher=watcher)
+    sky = SkyDriver(settings, db, server, settings.port, watcher=watcher, token_issuer=issuer)
     sky.tasks = [
         asyncio.create_task(runner.run_forever(), name="backlog-runner"),
         asyncio.create_task(watcher.run_forever(), name="instance-watcher"),

@@ -13,6 +13,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from skydriver.app import SkyDriver, start
+from skydriver.auth import AuthSettings, Role
+from skydriver.launch.base import Launcher
 from skydriver.settings import Settings
 
 MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017")
@@ -38,6 +40,23 @@ def test_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def auth_settings(tmp_path: Path) -> AuthSettings:
+    return AuthSettings(key_file=tmp_path / "auth" / "signing-key.pem")
+
+
+def headers(sky: SkyDriver, role: Role = Role.USER, scan_id: str | None = None) -> dict[str, str]:
+    """A real token, signed by the test SkyDriver's local key."""
+    assert sky.token_issuer is not None
+    token = sky.token_issuer.issue_token(role, subject=f"test-{role}", ttl_s=3600, scan_id=scan_id)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def start_test_skydriver(
+    tmp_path: Path, launchers: dict[str, type[Launcher]] | None = None, **overrides: object
+) -> SkyDriver:
+    return await start(test_settings(tmp_path, **overrides), launchers, auth_settings(tmp_path))
+
+
 async def drop_database(name: str) -> None:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(MONGODB_URI)
     try:
@@ -48,7 +67,7 @@ async def drop_database(name: str) -> None:
 
 @pytest.fixture
 async def skydriver(tmp_path: Path) -> AsyncIterator[SkyDriver]:
-    sky = await start(test_settings(tmp_path))
+    sky = await start_test_skydriver(tmp_path)
     try:
         yield sky
     finally:
@@ -58,7 +77,9 @@ async def skydriver(tmp_path: Path) -> AsyncIterator[SkyDriver]:
 
 @pytest.fixture
 async def rest(skydriver: SkyDriver) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=skydriver.settings.url, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=skydriver.settings.url, timeout=30, headers=headers(skydriver)
+    ) as client:
         yield client
 
 
@@ -68,7 +89,7 @@ async def held_skydriver(tmp_path: Path) -> AsyncIterator[SkyDriver]:
     from tests.doubles import HeldLauncher
 
     HeldLauncher.started = []
-    sky = await start(test_settings(tmp_path, launcher="held"), {"held": HeldLauncher})
+    sky = await start_test_skydriver(tmp_path, {"held": HeldLauncher}, launcher="held")
     try:
         yield sky
     finally:
@@ -78,5 +99,19 @@ async def held_skydriver(tmp_path: Path) -> AsyncIterator[SkyDriver]:
 
 @pytest.fixture
 async def api(held_skydriver: SkyDriver) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=held_skydriver.settings.url, timeout=30) as client:
+    """A user's client."""
+    async with httpx.AsyncClient(
+        base_url=held_skydriver.settings.url, timeout=30, headers=headers(held_skydriver)
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def sys_api(held_skydriver: SkyDriver) -> AsyncIterator[httpx.AsyncClient]:
+    """A system client (what the scanner server and client manager use), not scoped to a scan."""
+    async with httpx.AsyncClient(
+        base_url=held_skydriver.settings.url,
+        timeout=30,
+        headers=headers(held_skydriver, Role.SYSTEM),
+    ) as client:
         yield client

@@ -22,6 +22,8 @@ class InstanceSpec:
     max_pixel_reco_time: int
     priority: int = 0
     scanner_server_env: dict[str, str] = field(default_factory=dict)
+    #: system token scoped to this scan, for the scanner server and client manager (never stored/logged)
+    skydriver_token: str = field(default="", repr=False)
 
     def server_args(self) -> list[str]:
         return [

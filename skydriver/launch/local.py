@@ -51,6 +51,7 @@ class LocalLauncher(Launcher):
             {
                 "SKYSCAN_SKYDRIVER_ADDRESS": s.url,
                 "SKYSCAN_SKYDRIVER_SCAN_ID": self.scan_id,
+                "SKYSCAN_SKYDRIVER_AUTH": spec.skydriver_token,
                 "SKYSCAN_BROKER_TYPE": s.broker_type,
                 "SKYSCAN_BROKER_ADDRESS": s.broker_address,
                 "SKYSCAN_BROKER_AUTH": s.broker_auth.get_secret_value(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..auth import Role, requires
 from ..errors import ScanConflict
 from ..ids import new_scan_id
 from ..models.api import AddWorkersBody, RescanBody
@@ -22,11 +23,11 @@ class RescanHandler(BaseHandler):
         "post": Op(
             "Scan the same event again",
             body=RescanBody,
-            roles=("user", "system"),
             responses={404: "unknown scan"},
         )
     }
 
+    @requires(Role.USER, Role.SYSTEM)
     async def post(self, scan_id: str) -> None:
         body = self.parse(RescanBody)
         if not body.no_redirect and await self.redirected(scan_id):
@@ -60,6 +61,7 @@ class AddWorkersHandler(BaseHandler):
         )
     }
 
+    @requires(Role.USER)
     async def post(self, scan_id: str) -> None:
         body = self.parse(AddWorkersBody)
         if not body.no_redirect and await self.redirected(scan_id):

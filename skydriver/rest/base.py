@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import tornado.web
 from pydantic import BaseModel, ValidationError
 
+from ..auth import Authenticator, Principal, Role
 from ..errors import InvalidRequest, PayloadTooLarge, SkyDriverError
 from ..settings import Settings
 from ..store.backlog import BacklogStore
@@ -26,6 +27,7 @@ class AppContext:
     scans: ScanStore
     backlog: BacklogStore
     wake_backlog: Any  # asyncio.Event set when a scan is queued
+    authenticator: Authenticator
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -58,9 +60,23 @@ def validation_message(err: ValidationError) -> str:
 
 class BaseHandler(tornado.web.RequestHandler):
     ctx: AppContext
+    _principal: Principal | None = None
 
     def initialize(self, ctx: AppContext) -> None:
         self.ctx = ctx
+
+    async def current_principal(self) -> Principal:
+        """Who is calling (403 `authentication failed` without a valid bearer token); cached."""
+        if self._principal is None:
+            self._principal = await self.ctx.authenticator.authenticate(
+                self.request.headers.get("Authorization")
+            )
+        return self._principal
+
+    def is_system(self) -> bool:
+        """The original's "first role is system": a system token (the scanner server, client manager)."""
+        p = self._principal
+        return p is not None and Role.SYSTEM in p.roles and Role.USER not in p.roles
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
@@ -75,17 +91,13 @@ class BaseHandler(tornado.web.RequestHandler):
         if len(self.request.body or b"") > limit:
             raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
 
-    def is_system(self) -> bool:
-        """Whether the caller has the system role (the scanner server and client manager)."""
-        return False
-
     # -- redirects for replaced scans ----------------------------------------------------------
     async def redirected(self, scan_id: str) -> bool:
-        """404 for an unknown scan; for a scan replaced by a rescan, answer 302 to the same URL with the
-        new id (unless `no_redirect`) and return True."""
+        """404 for an unknown scan; for a scan replaced by a rescan, answer a user 302 to the same URL
+        with the new id (unless `no_redirect`) and return True. System callers are never redirected."""
         manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
         new_id = manifest.get("replaced_by_scan_id")
-        if not new_id or self.bool_arg("no_redirect"):
+        if not new_id or self.is_system() or self.bool_arg("no_redirect"):
             return False
         self.redirect(self.request.full_url().replace(scan_id, new_id, 1), status=302)
         return True

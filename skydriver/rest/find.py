@@ -6,6 +6,7 @@ from typing import Any
 
 from pymongo.errors import OperationFailure
 
+from ..auth import Role, requires
 from ..errors import InvalidRequest
 from ..models.api import FindBody
 from .base import BaseHandler
@@ -31,6 +32,7 @@ def _check_filter(value: Any, path: str = "filter") -> None:
 class FindHandler(BaseHandler):
     API = {"post": Op("Find scans with a MongoDB query on manifests", body=FindBody)}
 
+    @requires(Role.USER)
     async def post(self) -> None:
         body = self.parse(FindBody)
         _check_filter(body.filter)
@@ -60,6 +62,7 @@ class FindHandler(BaseHandler):
 class BacklogHandler(BaseHandler):
     API = {"get": Op("Scans waiting to start")}
 
+    @requires(Role.USER)
     async def get(self) -> None:
         self.send({"entries": await self.ctx.backlog.entries()})
 
@@ -69,5 +72,6 @@ class ScanRequestHandler(BaseHandler):
 
     API = {"get": Op("The stored scan request", responses={404: "Scan request not found"})}
 
+    @requires(Role.USER)
     async def get(self, scan_id: str) -> None:
         self.send(await self.ctx.scans.get_request(scan_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..auth import Role, requires
 from ..errors import ScanNotFound
 from ..models.api import ManifestPatchBody
 from ..status import status_doc
@@ -15,17 +16,16 @@ class ManifestHandler(BaseHandler):
         "get": Op(
             "A scan's manifest",
             query=("include_deleted", "projection", "no_redirect"),
-            roles=("user", "system"),
             responses={404: "unknown scan"},
         ),
         "patch": Op(
             "Report progress and metadata (scanner server)",
             body=ManifestPatchBody,
-            roles=("system",),
             responses={404: "unknown scan"},
         ),
     }
 
+    @requires(Role.USER, Role.SYSTEM)
     async def get(self, scan_id: str) -> None:
         if await self.redirected(scan_id):
             return
@@ -48,6 +48,7 @@ class ManifestHandler(BaseHandler):
             manifest["event_i3live_json_dict"] = event
         self.send(manifest)
 
+    @requires(Role.SYSTEM)
     async def patch(self, scan_id: str) -> None:
         body = self.parse(ManifestPatchBody)
         patch = body.model_dump(exclude_none=True)
@@ -59,11 +60,11 @@ class I3EventHandler(BaseHandler):
         "get": Op(
             "The scan's event",
             query=("include_deleted", "no_redirect"),
-            roles=("user", "system"),
             responses={404: "unknown scan"},
         )
     }
 
+    @requires(Role.USER, Role.SYSTEM)
     async def get(self, scan_id: str) -> None:
         if await self.redirected(scan_id):
             return
@@ -81,11 +82,11 @@ class StatusHandler(BaseHandler):
         "get": Op(
             "The scan's state",
             query=("no_redirect",),
-            roles=("user", "system"),
             responses={404: "unknown scan"},
         )
     }
 
+    @requires(Role.USER, Role.SYSTEM)
     async def get(self, scan_id: str) -> None:
         if await self.redirected(scan_id):
             return
@@ -103,6 +104,7 @@ class LogsHandler(BaseHandler):
         )
     }
 
+    @requires(Role.USER)
     async def get(self, scan_id: str) -> None:
         if await self.redirected(scan_id):
             return

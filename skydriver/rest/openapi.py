@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..auth import handler_roles
+
 SCHEMA_REF = "#/components/schemas/{model}"
 
 
@@ -21,7 +23,6 @@ class Op:
     summary: str
     body: type[BaseModel] | None = None
     query: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ("user",)
     responses: dict[int, str] = field(default_factory=dict)
 
 
@@ -61,6 +62,7 @@ def build_openapi(routes: list[tuple[str, type]], version: str) -> dict[str, Any
             for name in re.findall(r"\{(\w+)\}", path)
         ]
         item: dict[str, Any] = {}
+        roles_by_method = handler_roles(handler)
         for method, op in api.items():
             operation: dict[str, Any] = {
                 "summary": op.summary,
@@ -71,7 +73,7 @@ def build_openapi(routes: list[tuple[str, type]], version: str) -> dict[str, Any
                     for q in op.query
                 ],
                 "security": [{"bearer": []}],
-                "x-roles": list(op.roles),
+                "x-roles": [str(r) for r in roles_by_method.get(method.upper(), ())],
                 "responses": {
                     "200": {
                         "description": "OK",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..auth import Role, requires
 from ..models.api import ResultPutBody, WorkforcePutBody
 from .base import BaseHandler
 from .openapi import Op
@@ -17,17 +18,18 @@ class ResultHandler(BaseHandler):
         "put": Op(
             "Store a partial or final result (scanner server)",
             body=ResultPutBody,
-            roles=("system",),
             responses={404: "unknown scan"},
         ),
     }
 
+    @requires(Role.USER, Role.SYSTEM)
     async def get(self, scan_id: str) -> None:
         if await self.redirected(scan_id):
             return
         await self.ctx.scans.get_manifest(scan_id, include_deleted=self.bool_arg("include_deleted"))
         self.send(await self.ctx.scans.get_result(scan_id))
 
+    @requires(Role.SYSTEM)
     async def put(self, scan_id: str) -> None:
         body = self.parse(ResultPutBody)
         self.send(await self.ctx.scans.put_result(scan_id, body.skyscan_result, body.is_final))
@@ -35,12 +37,11 @@ class ResultHandler(BaseHandler):
 
 class WorkforceHandler(BaseHandler):
     API = {
-        "get": Op("The workforce report and worker requests (client manager)", roles=("system",)),
-        "put": Op(
-            "Report the workforce (client manager)", body=WorkforcePutBody, roles=("system",)
-        ),
+        "get": Op("The workforce report and worker requests (client manager)"),
+        "put": Op("Report the workforce (client manager)", body=WorkforcePutBody),
     }
 
+    @requires(Role.SYSTEM)
     async def get(self, scan_id: str) -> None:
         """The client manager's view: its last report and the worker requests made through the API."""
         manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
@@ -51,6 +52,7 @@ class WorkforceHandler(BaseHandler):
             }
         )
 
+    @requires(Role.SYSTEM)
     async def put(self, scan_id: str) -> None:
         body = self.parse(WorkforcePutBody)
         await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
@@ -61,5 +63,6 @@ class WorkforceHandler(BaseHandler):
 class RootHandler(BaseHandler):
     API = {"get": Op("Ping")}
 
+    @requires(Role.USER)
     async def get(self) -> None:
         self.send({})

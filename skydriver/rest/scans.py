@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..auth import Role, requires
 from ..errors import InvalidRequest
 from ..ids import new_scan_id
 from ..models.api import DeleteBody, ScanPostBody
@@ -30,6 +31,7 @@ class ScanLaunchHandler(BaseHandler):
         )
     }
 
+    @requires(Role.USER)
     async def post(self) -> None:
         body = self.parse(ScanPostBody)
         request = normalize_request(body, self.ctx.settings)
@@ -61,7 +63,6 @@ class ScanHandler(BaseHandler):
         "get": Op(
             "The manifest and result of a scan",
             query=("include_deleted", "no_redirect"),
-            roles=("user", "system"),
             responses={404: "unknown scan"},
         ),
         "delete": Op(
@@ -69,6 +70,7 @@ class ScanHandler(BaseHandler):
         ),
     }
 
+    @requires(Role.USER, Role.SYSTEM)
     async def get(self, scan_id: str) -> None:
         if await self.redirected(scan_id):
             return
@@ -77,6 +79,7 @@ class ScanHandler(BaseHandler):
         result = await self.ctx.scans.get_result(scan_id)
         self.send({"manifest": manifest, "result": result})
 
+    @requires(Role.USER)
     async def delete(self, scan_id: str) -> None:
         args = {
             **self.json_body(),

@@ -6,6 +6,7 @@ launcher, records what it started in the manifest, and gives up on a scan after 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -44,12 +45,14 @@ class BacklogRunner:
         backlog: BacklogStore,
         make_launcher: LauncherFactory,
         launchers: dict[str, Launcher],
+        instance_token: Callable[[str], str] = lambda scan_id: "",
     ) -> None:
         self.settings = settings
         self.scans = scans
         self.backlog = backlog
         self.make_launcher = make_launcher
         self.launchers = launchers  # scan_id -> running launcher, shared with the instance watcher
+        self.instance_token = instance_token
         self.wake = asyncio.Event()
 
     async def run_forever(self) -> None:
@@ -87,6 +90,7 @@ class BacklogRunner:
             return True
         request = await self.scans.get_request(scan_id)
         spec = instance_spec(scan_id, request, request.get("scanner_server_env_from_user") or {})
+        spec = dataclasses.replace(spec, skydriver_token=self.instance_token(scan_id))
         launcher = self.make_launcher(scan_id)
         try:
             await launcher.start(spec)

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-from skydriver.app import SkyDriver
 from skydriver.rest.routes import openapi_document
 from tests.helpers import DEMO_EVENT, scan_body, wait_for
 
@@ -141,28 +140,30 @@ async def test_manifest_projection_in_launch(api: httpx.AsyncClient) -> None:
 
 
 # -- manifest, status, result ----------------------------------------------------------------------
-async def test_manifest_patch_is_write_once_for_metadata(api: httpx.AsyncClient) -> None:
+async def test_manifest_patch_is_write_once_for_metadata(
+    api: httpx.AsyncClient, sys_api: httpx.AsyncClient
+) -> None:
     scan_id = (await post_scan(api))["scan_id"]
     meta = {"run_id": 1, "event_id": 2, "event_type": "x", "mjd": 3.0, "is_real_event": False}
-    resp = await api.patch(
+    resp = await sys_api.patch(
         f"/scan/{scan_id}/manifest", json={"event_metadata": meta, "scan_metadata": {"a": 1}}
     )
     assert resp.status_code == 200 and resp.json()["event_metadata"] == meta
-    same = await api.patch(f"/scan/{scan_id}/manifest", json={"event_metadata": meta})
+    same = await sys_api.patch(f"/scan/{scan_id}/manifest", json={"event_metadata": meta})
     assert same.status_code == 200
     other = {**meta, "run_id": 9}
     await expect_error(
-        await api.patch(f"/scan/{scan_id}/manifest", json={"event_metadata": other}),
+        await sys_api.patch(f"/scan/{scan_id}/manifest", json={"event_metadata": other}),
         400,
         "Cannot change an existing event_metadata",
     )
     await expect_error(
-        await api.patch(f"/scan/{scan_id}/manifest", json={"scan_metadata": {"a": 2}}),
+        await sys_api.patch(f"/scan/{scan_id}/manifest", json={"scan_metadata": {"a": 2}}),
         400,
         "Cannot change an existing scan_metadata",
     )
     await expect_error(
-        await api.patch("/scan/0000000000000000000000000000000x/manifest", json={}),
+        await sys_api.patch("/scan/0000000000000000000000000000000x/manifest", json={}),
         404,
         "Not Found",
     )
@@ -173,7 +174,7 @@ async def test_manifest_patch_is_write_once_for_metadata(api: httpx.AsyncClient)
 
 
 async def test_progress_is_replaced_and_drives_the_state(
-    api: httpx.AsyncClient, held_skydriver: SkyDriver
+    api: httpx.AsyncClient, sys_api: httpx.AsyncClient
 ) -> None:
     scan_id = (await post_scan(api))["scan_id"]
 
@@ -193,10 +194,10 @@ async def test_progress_is_replaced_and_drives_the_state(
         "start": 1,
         "end": None,
     }
-    await api.patch(f"/scan/{scan_id}/manifest", json={"progress": progress})
+    await sys_api.patch(f"/scan/{scan_id}/manifest", json={"progress": progress})
     assert await state() == "IN_PROGRESS__WAITING_ON_FIRST_PIXEL_RECO"
     progress["processing_stats"] = {"rate": {"all recos": {}}}
-    await api.patch(f"/scan/{scan_id}/manifest", json={"progress": progress})
+    await sys_api.patch(f"/scan/{scan_id}/manifest", json={"progress": progress})
     assert await state() == "IN_PROGRESS__PARTIAL_RESULT_GENERATED"
     manifest = (await api.get(f"/scan/{scan_id}/manifest")).json()
     assert manifest["progress"]["tallies"] == {
@@ -208,15 +209,15 @@ async def _eq(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
 
 
-async def test_results(api: httpx.AsyncClient) -> None:
+async def test_results(api: httpx.AsyncClient, sys_api: httpx.AsyncClient) -> None:
     scan_id = (await post_scan(api))["scan_id"]
     assert (await api.get(f"/scan/{scan_id}/result")).json() == {}
     assert (
-        await api.put(f"/scan/{scan_id}/result", json={"skyscan_result": {}, "is_final": False})
+        await sys_api.put(f"/scan/{scan_id}/result", json={"skyscan_result": {}, "is_final": False})
     ).json() == {}
     assert (await api.get(f"/scan/{scan_id}/result")).json() == {}  # {} stores nothing
     result = {"nside-1": {"columns": ["index"], "data": [[0, 1.0]], "metadata": {"nside": 1}}}
-    put = await api.put(
+    put = await sys_api.put(
         f"/scan/{scan_id}/result", json={"skyscan_result": result, "is_final": True}
     )
     assert put.json() == {"scan_id": scan_id, "skyscan_result": result, "is_final": True}
@@ -224,7 +225,7 @@ async def test_results(api: httpx.AsyncClient) -> None:
     status = (await api.get(f"/scan/{scan_id}/status")).json()
     assert status["scan_state"] == "SCAN_HAS_FINAL_RESULT" and status["scan_complete"] is True
     await expect_error(
-        await api.put(
+        await sys_api.put(
             "/scan/0000000000000000000000000000000x/result",
             json={"skyscan_result": result, "is_final": True},
         ),
@@ -232,7 +233,7 @@ async def test_results(api: httpx.AsyncClient) -> None:
         "Not Found",
     )
     await expect_error(
-        await api.put(f"/scan/{scan_id}/result", json={"skyscan_result": [], "is_final": True}),
+        await sys_api.put(f"/scan/{scan_id}/result", json={"skyscan_result": [], "is_final": True}),
         400,
         "'skyscan_result'",
     )
@@ -261,10 +262,12 @@ async def test_delete(api: httpx.AsyncClient) -> None:
     assert status["is_deleted"] is True and status["ewms_deactivated"] == "ABORTED"
 
 
-async def test_delete_completed_scan_needs_the_flag(api: httpx.AsyncClient) -> None:
+async def test_delete_completed_scan_needs_the_flag(
+    api: httpx.AsyncClient, sys_api: httpx.AsyncClient
+) -> None:
     scan_id = (await post_scan(api))["scan_id"]
     result = {"nside-1": {"columns": ["index"], "data": [[0]], "metadata": {"nside": 1}}}
-    await api.put(f"/scan/{scan_id}/result", json={"skyscan_result": result, "is_final": True})
+    await sys_api.put(f"/scan/{scan_id}/result", json={"skyscan_result": result, "is_final": True})
     await expect_error(
         await api.request("DELETE", f"/scan/{scan_id}"),
         400,
@@ -275,16 +278,14 @@ async def test_delete_completed_scan_needs_the_flag(api: httpx.AsyncClient) -> N
 
 
 async def test_deleting_a_backlogged_scan_removes_its_entry(tmp_path: Any) -> None:
-    from skydriver.app import start
-    from tests.conftest import drop_database, test_settings
+    from tests.conftest import drop_database, headers, start_test_skydriver
     from tests.doubles import HeldLauncher
 
-    sky = await start(
-        test_settings(tmp_path, launcher="held", backlog_runner_short_delay_s=3600),
-        {"held": HeldLauncher},
+    sky = await start_test_skydriver(
+        tmp_path, {"held": HeldLauncher}, launcher="held", backlog_runner_short_delay_s=3600
     )
     try:
-        async with httpx.AsyncClient(base_url=sky.settings.url) as client:
+        async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             # the runner wakes on POST; delete right away and check the entry is gone either way
             scan_id = (await client.post("/scan", json=scan_body())).json()["scan_id"]
             await client.request("DELETE", f"/scan/{scan_id}")
@@ -337,16 +338,17 @@ async def test_find(api: httpx.AsyncClient) -> None:
 
 
 async def test_backlog_lists_waiting_scans(tmp_path: Any) -> None:
-    from skydriver.app import start
-    from tests.conftest import drop_database, test_settings
+    from tests.conftest import drop_database, headers, start_test_skydriver
     from tests.doubles import FailingLauncher
 
-    sky = await start(
-        test_settings(tmp_path, launcher="failing", backlog_runner_short_delay_s=3600),
+    sky = await start_test_skydriver(
+        tmp_path,
         {"failing": FailingLauncher},
+        launcher="failing",
+        backlog_runner_short_delay_s=3600,
     )
     try:
-        async with httpx.AsyncClient(base_url=sky.settings.url) as client:
+        async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             ids = [
                 (await client.post("/scan", json=scan_body())).json()["scan_id"] for _ in range(2)
             ]
@@ -412,7 +414,7 @@ async def test_rescan_abort_first(api: httpx.AsyncClient) -> None:
     assert (await api.get(f"/scan/{old['scan_id']}/status")).json()["is_deleted"] is True
 
 
-async def test_add_workers_rules(api: httpx.AsyncClient) -> None:
+async def test_add_workers_rules(api: httpx.AsyncClient, sys_api: httpx.AsyncClient) -> None:
     m = await post_scan(api)
     scan_id = m["scan_id"]
 
@@ -425,7 +427,7 @@ async def test_add_workers_rules(api: httpx.AsyncClient) -> None:
         f"/scan/{scan_id}/actions/add-workers", json={"n_workers": 3, "cluster_location": "local"}
     )
     assert resp.status_code == 200 and resp.json()["n_workers"] == 3
-    requests = (await api.get(f"/scan/{scan_id}/workforce")).json()["worker_requests"]
+    requests = (await sys_api.get(f"/scan/{scan_id}/workforce")).json()["worker_requests"]
     assert [r["n_workers"] for r in requests] == [3]
     await expect_error(
         await api.post(
@@ -458,16 +460,14 @@ async def test_unknown_route_and_bad_json(api: httpx.AsyncClient) -> None:
 
 
 async def test_body_size_limit_is_413(tmp_path: Any) -> None:
-    from skydriver.app import start
-    from tests.conftest import drop_database, test_settings
+    from tests.conftest import drop_database, headers, start_test_skydriver
     from tests.doubles import HeldLauncher
 
-    sky = await start(
-        test_settings(tmp_path, launcher="held", max_request_body_bytes=4096),
-        {"held": HeldLauncher},
+    sky = await start_test_skydriver(
+        tmp_path, {"held": HeldLauncher}, launcher="held", max_request_body_bytes=4096
     )
     try:
-        async with httpx.AsyncClient(base_url=sky.settings.url) as client:
+        async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             body = scan_body(classifiers={"x": "y"})
             body["event_i3live_json"]["pulses"] = [[1, 1, float(i), 1.0] for i in range(500)]
             resp = await client.post("/scan", json=body)
@@ -489,3 +489,82 @@ async def test_openapi_document_is_served_and_committed(api: httpx.AsyncClient) 
         "skydriver/openapi.json is stale: run python -m skydriver.rest.routes"
     )
     assert "/scans/find" in served["paths"] and "ScanPostBody" in served["components"]["schemas"]
+
+
+async def test_concurrent_writes_to_one_scan_are_all_kept(
+    api: httpx.AsyncClient, sys_api: httpx.AsyncClient
+) -> None:
+    """FerretDB v1 loses concurrent updates to one document; SkyDriver serialises its writes per scan."""
+    scan_id = (await post_scan(api))["scan_id"]
+    workforce = {
+        "backend": "local",
+        "statuses": {"RUNNING": 1},
+        "n_running": 1,
+        "n_failed": 0,
+        "n_requested": 1,
+    }
+    meta = {"run_id": 1, "event_id": 2, "event_type": "x", "mjd": 3.0, "is_real_event": False}
+    import asyncio
+
+    await asyncio.gather(
+        *(sys_api.put(f"/scan/{scan_id}/workforce", json=workforce) for _ in range(20)),
+        sys_api.patch(
+            f"/scan/{scan_id}/manifest", json={"event_metadata": meta, "scan_metadata": {"a": 1}}
+        ),
+        api.request("DELETE", f"/scan/{scan_id}"),
+    )
+    manifest = (
+        await api.get(f"/scan/{scan_id}/manifest", params={"include_deleted": "true"})
+    ).json()
+    assert manifest["is_deleted"] is True
+    assert manifest["scan_metadata"] == {"a": 1} and manifest["event_metadata"] == meta
+    assert manifest["workforce"]["n_running"] == 1
+
+
+async def test_every_route_checks_roles_both_ways(
+    api: httpx.AsyncClient, held_skydriver: SkyDriver
+) -> None:
+    """No token: 403 authentication failed. A token without a role the method declares: 403
+    authorization failed. A system token scoped to another scan: 403 authorization failed."""
+    from skydriver.auth import Role, handler_roles
+    from skydriver.rest.routes import ROUTES
+    from tests.conftest import headers
+
+    scan_id = (await post_scan(api))["scan_id"]
+    checked = 0
+    async with httpx.AsyncClient(base_url=held_skydriver.settings.url) as anon:
+        for pattern, handler in ROUTES:
+            path = pattern.replace(r"(?P<scan_id>\w+)", scan_id)
+            for method, roles in handler_roles(handler).items():
+                await expect_error(await anon.request(method, path), 403, "authentication failed")
+                for role in (Role.USER, Role.SYSTEM):
+                    if role not in roles:
+                        resp = await anon.request(
+                            method, path, headers=headers(held_skydriver, role)
+                        )
+                        await expect_error(resp, 403, "authorization failed")
+                if "scan_id" in pattern and Role.SYSTEM in roles:
+                    other = headers(held_skydriver, Role.SYSTEM, scan_id="someotherscan")
+                    await expect_error(
+                        await anon.request(method, path, headers=other), 403, "authorization failed"
+                    )
+                checked += 1
+        assert (await anon.get("/openapi.json")).status_code == 200  # the API document is public
+    assert checked == sum(len(handler_roles(h)) for _, h in ROUTES) == 18
+
+
+async def test_system_caller_gets_the_event_in_the_manifest(
+    api: httpx.AsyncClient, sys_api: httpx.AsyncClient
+) -> None:
+    scan_id = (await post_scan(api))["scan_id"]
+    as_user = (await api.get(f"/scan/{scan_id}/manifest")).json()
+    assert as_user["event_i3live_json_dict"] == "use 'i3_event_id'"
+    as_system = (await sys_api.get(f"/scan/{scan_id}/manifest")).json()
+    assert as_system["event_i3live_json_dict"] == json.loads(DEMO_EVENT.read_text())
+
+
+async def test_every_route_declares_roles() -> None:
+    from skydriver.auth import undeclared_methods
+    from skydriver.rest.routes import ROUTES
+
+    assert {h.__name__: undeclared_methods(h) for _, h in ROUTES if undeclared_methods(h)} == {}

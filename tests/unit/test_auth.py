@@ -1,0 +1,532 @@
+"""skydriver.auth: tokens signed with real test keys, the claims -> roles mapping, the key file, the OpenID path
+(keys injected, network blocked) and the `@requires` decorator on a small fake handler."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import socket
+import stat
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import tornado.web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, generate_private_key
+from pydantic import ValidationError
+
+from skydriver.auth import (
+    AUTHENTICATION_FAILED,
+    AUTHORIZATION_FAILED,
+    ROLES_ATTR,
+    SCAN_ID_CLAIM,
+    Authenticator,
+    AuthSettings,
+    KeyFileError,
+    LocalKeyAuthenticator,
+    OpenIDAuthenticator,
+    Principal,
+    Role,
+    build_authenticator,
+    declared_roles,
+    handler_roles,
+    load_or_create_key,
+    requires,
+    roles_from_claims,
+    undeclared_methods,
+)
+from skydriver.errors import Forbidden
+
+ISSUER = "https://keycloak.example.test/auth/realms/IceCube"
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests never connect anywhere: the OpenID path must work from injected keys alone."""
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise OSError(f"network disabled in unit tests (connect to {address!r})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.fixture
+def auth() -> LocalKeyAuthenticator:
+    return LocalKeyAuthenticator(Ed25519PrivateKey.generate())
+
+
+def sign(key: Ed25519PrivateKey, **overrides: Any) -> str:
+    """A token like `issue_token`'s (user role), with claims overridden or removed (value None)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": "skydriver-local",
+        "aud": "skydriver",
+        "sub": "tester",
+        "iat": now,
+        "exp": now + 600,
+        "resource_access": {"skydriver-external": {"roles": ["users"]}},
+    }
+    claims.update(overrides)
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, key, algorithm="EdDSA")
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def hs256(claims: dict[str, Any], secret: bytes) -> str:
+    """Built by hand: PyJWT itself refuses to HMAC with a PEM key (the algorithm-confusion attack)."""
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(json.dumps(claims).encode())
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(mac)}"
+
+
+async def assert_authentication_fails(
+    authenticator: Authenticator, header: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="skydriver.auth"):
+        with pytest.raises(Forbidden) as info:
+            await authenticator.authenticate(header)
+    assert info.value.message == AUTHENTICATION_FAILED
+    assert info.value.status == 403
+    assert any(r.getMessage().startswith("authentication failed:") for r in caplog.records)
+    secret = (header or "").split()[-1] if header and header.strip() else None
+    if secret and len(secret) > 8:  # the token (or whatever was sent) is never echoed or logged
+        assert secret not in str(info.value)
+        assert all(secret not in r.getMessage() for r in caplog.records)
+
+
+# -- issuing and verifying -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", list(Role))
+async def test_issue_and_verify_round_trip(auth: LocalKeyAuthenticator, role: Role) -> None:
+    token = auth.issue_token(role, subject="alice", ttl_s=60)
+    principal = await auth.authenticate(f"Bearer {token}")
+    assert principal.roles == {role}
+    assert principal.subject == "alice"
+    assert principal.scan_id is None
+    assert principal.claims["aud"] == "skydriver"
+    assert principal.claims["iss"] == "skydriver-local"
+    # the scheme is case-insensitive
+    assert (await auth.authenticate(f"bearer {token}")).roles == {role}
+
+
+def test_issued_claim_layout(auth: LocalKeyAuthenticator) -> None:
+    token = auth.issue_token(Role.SYSTEM, subject="scanner", ttl_s=120, scan_id="abc123")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["resource_access"] == {"skydriver-internal": {"roles": ["system"]}}
+    assert claims[SCAN_ID_CLAIM] == "abc123"
+    assert claims["exp"] - claims["iat"] == 120
+    assert {"iss", "aud", "sub", "iat", "nbf", "exp", "jti"} <= claims.keys()
+    assert jwt.get_unverified_header(token) == {"alg": "EdDSA", "typ": "JWT", "kid": auth.key_id}
+    user = jwt.decode(
+        auth.issue_token(Role.USER, subject="u", ttl_s=5), options={"verify_signature": False}
+    )
+    assert user["resource_access"] == {"skydriver-external": {"roles": ["users"]}}
+    assert SCAN_ID_CLAIM not in user
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"subject": "x", "ttl_s": 0},
+        {"subject": "", "ttl_s": 10},
+        {"subject": "x", "ttl_s": 10, "scan_id": ""},
+    ],
+)
+def test_issue_token_rejects_bad_arguments(auth: LocalKeyAuthenticator, kwargs: Any) -> None:
+    with pytest.raises(ValueError):
+        auth.issue_token(Role.USER, **kwargs)
+
+
+# -- claims -> roles -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource_access", "expected"),
+    [
+        ({"skydriver-external": {"roles": ["users"]}}, {Role.USER}),
+        ({"skydriver-internal": {"roles": ["system"]}}, {Role.SYSTEM}),
+        (
+            {
+                "skydriver-external": {"roles": ["admins", "users"]},
+                "skydriver-internal": {"roles": ["system"]},
+                "account": {"roles": ["manage-account"]},
+            },
+            {Role.USER, Role.SYSTEM},
+        ),
+        # the value must sit under the right client
+        ({"skydriver-external": {"roles": ["system"]}}, set()),
+        ({"skydriver-internal": {"roles": ["users"]}}, set()),
+        ({"account": {"roles": ["users", "system"]}}, set()),
+        # malformed claims grant nothing (a string is not a list: "users" in "superusers" must not count)
+        ({"skydriver-external": {"roles": "superusers"}}, set()),
+        ({"skydriver-external": ["users"]}, set()),
+        (["skydriver-external"], set()),
+        (None, set()),
+    ],
+)
+def test_roles_from_claims(resource_access: Any, expected: set[Role]) -> None:
+    assert roles_from_claims({"resource_access": resource_access}) == expected
+
+
+def test_roles_from_claims_without_resource_access() -> None:
+    assert roles_from_claims({"sub": "x", "realm_access": {"roles": ["users"]}}) == set()
+
+
+# -- authentication failures -------------------------------------------------------------------
+
+
+async def test_authentication_failures(
+    auth: LocalKeyAuthenticator, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = auth._private_key
+    now = int(time.time())
+    other = LocalKeyAuthenticator(Ed25519PrivateKey.generate())
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    headers: dict[str, str | None] = {
+        "missing header": None,
+        "empty header": "",
+        "basic auth": "Basic x",
+        "basic with token": "Basic " + auth.issue_token(Role.USER, subject="a", ttl_s=60),
+        "no scheme": auth.issue_token(Role.USER, subject="a", ttl_s=60),
+        "bearer only": "Bearer",
+        "extra part": "Bearer a b",
+        "garbage": "Bearer not.a.jwt-at-all",
+        "expired": f"Bearer {sign(key, iat=now - 7200, exp=now - 3600)}",
+        "not yet valid": f"Bearer {sign(key, nbf=now + 3600)}",
+        "wrong audience": f"Bearer {sign(key, aud='someone-else')}",
+        "no audience": f"Bearer {sign(key, aud=None)}",
+        "wrong issuer": f"Bearer {sign(key, iss='elsewhere')}",
+        "no exp": f"Bearer {sign(key, exp=None)}",
+        "no sub": f"Bearer {sign(key, sub=None)}",
+        "other key": f"Bearer {other.issue_token(Role.USER, subject='a', ttl_s=60)}",
+        "unsigned (alg none)": "Bearer " + jwt.encode(claims_of(sign(key)), "", "none"),
+        "HS256 keyed with the public key": f"Bearer {hs256(claims_of(sign(key)), public_pem)}",
+        "scan scope not a string": f"Bearer {sign(key, **{SCAN_ID_CLAIM: ['a', 'b']})}",
+        "huge": "Bearer " + "a" * 20000,
+    }
+    for name, header in headers.items():
+        try:
+            await assert_authentication_fails(auth, header, caplog)
+        except AssertionError as e:
+            raise AssertionError(f"case {name!r}: {e}") from e
+
+
+async def test_small_clock_skew_is_tolerated(auth: LocalKeyAuthenticator) -> None:
+    now = int(time.time())
+    token = sign(auth._private_key, iat=now + 5, nbf=now + 5, exp=now - 5)
+    assert (await auth.authenticate(f"Bearer {token}")).roles == {Role.USER}
+
+
+# -- key file ----------------------------------------------------------------------------------
+
+
+async def test_key_file_created_0600_and_reused(tmp_path: Path) -> None:
+    key_file = tmp_path / "state" / "auth" / "signing-key.pem"
+    first = LocalKeyAuthenticator.from_key_file(key_file)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_file.parent.stat().st_mode) == 0o700
+    assert os.listdir(key_file.parent) == ["signing-key.pem"]  # no temporary file left
+    content = key_file.read_bytes()
+
+    second = LocalKeyAuthenticator.from_key_file(key_file)  # a restart
+    assert key_file.read_bytes() == content
+    assert second.key_id == first.key_id
+    token = first.issue_token(Role.SYSTEM, subject="launcher", ttl_s=60)
+    assert (await second.authenticate(f"Bearer {token}")).roles == {Role.SYSTEM}
+
+
+def test_key_file_racing_creators_agree(tmp_path: Path) -> None:
+    key_file = tmp_path / "signing-key.pem"
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: load_or_create_key(key_file), range(16)))
+    raw = {
+        k.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        for k in keys
+    }
+    assert len(raw) == 1
+    assert os.listdir(tmp_path) == ["signing-key.pem"]
+
+
+def test_key_file_open_to_others_is_refused(tmp_path: Path) -> None:
+    key_file = tmp_path / "signing-key.pem"
+    load_or_create_key(key_file)
+    key_file.chmod(0o644)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        load_or_create_key(key_file)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a key", b"rsa"])
+def test_unusable_key_file_is_refused(tmp_path: Path, content: bytes) -> None:
+    key_file = tmp_path / "signing-key.pem"
+    if content == b"rsa":
+        content = generate_private_key(65537, 2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    key_file.write_bytes(content)
+    key_file.chmod(0o600)
+    with pytest.raises(KeyFileError, match="delete it"):
+        load_or_create_key(key_file)
+    assert key_file.read_bytes() == content  # never overwritten
+
+
+# -- OpenID (keys injected; the network is blocked) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> RSAPrivateKey:
+    return generate_private_key(65537, 2048)
+
+
+def openid_authenticator(
+    rsa_key: RSAPrivateKey, audience: str = "skydriver"
+) -> OpenIDAuthenticator:
+    """Keys taken from a JWKS document, as the provider's `jwks_uri` would serve it."""
+    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key(), as_dict=True)
+    jwks = {"keys": [{**jwk, "kid": "kc-1", "use": "sig", "alg": "RS256"}]}
+    discovery = {
+        "issuer": ISSUER,
+        "jwks_uri": f"{ISSUER}/protocol/openid-connect/certs",
+        "token_endpoint": f"{ISSUER}/protocol/openid-connect/token",
+    }
+    keys = {str(k.key_id): k.key for k in jwt.PyJWKSet.from_dict(jwks).keys}
+    return OpenIDAuthenticator(ISSUER, audience=audience, provider_info=discovery, public_keys=keys)
+
+
+def keycloak_token(rsa_key: RSAPrivateKey, kid: str | None = "kc-1", **overrides: Any) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": ["skydriver", "account"],
+        "sub": "5f0c-uuid",
+        "azp": "skydriver-external",
+        "preferred_username": "alice",
+        "iat": now,
+        "exp": now + 300,
+        "resource_access": {
+            "skydriver-external": {"roles": ["users"]},
+            "account": {"roles": ["view-profile"]},
+        },
+    }
+    claims.update(overrides)
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(claims, rsa_key, algorithm="RS256", headers=headers)
+
+
+async def test_openid_valid_token(rsa_key: RSAPrivateKey) -> None:
+    auth = openid_authenticator(rsa_key)
+    principal = await auth.authenticate(f"Bearer {keycloak_token(rsa_key)}")
+    assert principal.roles == {Role.USER}
+    assert principal.subject == "5f0c-uuid"
+    system = keycloak_token(rsa_key, resource_access={"skydriver-internal": {"roles": ["system"]}})
+    assert (await auth.authenticate(f"Bearer {system}")).roles == {Role.SYSTEM}
+
+
+async def test_openid_rejections(rsa_key: RSAPrivateKey, caplog: pytest.LogCaptureFixture) -> None:
+    auth = openid_authenticator(rsa_key)
+    now = int(time.time())
+    for header in [
+        None,
+        "Basic x",
+        f"Bearer {keycloak_token(rsa_key, aud='other-service')}",
+        f"Bearer {keycloak_token(rsa_key, exp=now - 3600, iat=now - 7200)}",
+        f"Bearer {keycloak_token(rsa_key, kid='unknown-kid')}",
+        f"Bearer {keycloak_token(rsa_key, kid=None)}",
+        f"Bearer {keycloak_token(generate_private_key(65537, 2048))}",  # same kid, other key
+        f"Bearer {LocalKeyAuthenticator(Ed25519PrivateKey.generate()).issue_token(Role.USER, subject='a', ttl_s=60)}",
+        "Bearer garbage",
+    ]:
+        await assert_authentication_fails(auth, header, caplog)
+
+
+async def test_openid_construction_does_no_io_and_unreachable_provider_denies(
+    caplog: pytest.LogCaptureFixture, rsa_key: RSAPrivateKey
+) -> None:
+    # nothing is fetched here (the socket guard would make a fetch fail loudly, not hang)
+    auth = OpenIDAuthenticator("http://127.0.0.1:9/auth/realms/IceCube")
+    assert auth._validator is None
+    # the first request tries discovery, which fails: the caller gets a 403, not a 500
+    await assert_authentication_fails(auth, f"Bearer {keycloak_token(rsa_key)}", caplog)
+
+
+# -- settings ----------------------------------------------------------------------------------
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert AuthSettings().mode == "local"
+    assert AuthSettings().audience == "skydriver"
+    assert AuthSettings().key_file == Path(".state/skydriver/auth/signing-key.pem")
+    monkeypatch.setenv("SKYDRIVER_AUTH_KEY_FILE", str(tmp_path / "k.pem"))
+    monkeypatch.setenv("SKYDRIVER_AUTH_SYSTEM_TOKEN_TTL_S", "3600")
+    settings = AuthSettings()
+    assert settings.key_file == tmp_path / "k.pem"
+    assert settings.system_token_ttl_s == 3600
+    authenticator = build_authenticator(settings)
+    assert isinstance(authenticator, LocalKeyAuthenticator)
+    assert (tmp_path / "k.pem").exists()
+
+
+def test_openid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKYDRIVER_AUTH_MODE", "openid")
+    with pytest.raises(ValidationError, match="SKYDRIVER_AUTH_OPENID_URL"):
+        AuthSettings()
+    monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_URL", ISSUER)
+    monkeypatch.setenv("SKYDRIVER_AUTH_AUDIENCE", "skydriver-dev")
+    authenticator = build_authenticator(AuthSettings())
+    assert isinstance(authenticator, OpenIDAuthenticator)
+    assert authenticator.audience == "skydriver-dev"
+    monkeypatch.setenv("SKYDRIVER_AUTH_MODE", "nobody")
+    with pytest.raises(ValidationError):
+        AuthSettings()
+
+
+# -- @requires ---------------------------------------------------------------------------------
+
+
+class FakeHandler:
+    """Stands in for BaseHandler: authenticates the header once per request."""
+
+    def __init__(self, authenticator: Authenticator, header: str | None) -> None:
+        self.authenticator = authenticator
+        self.header = header
+        self.ran: list[str] = []
+
+    async def current_principal(self) -> Principal:
+        return await self.authenticator.authenticate(self.header)
+
+    @requires(Role.USER)
+    async def post(self) -> str:
+        self.ran.append("post")
+        return "launched"
+
+    @requires(Role.USER, Role.SYSTEM)
+    async def get(self, scan_id: str) -> str:
+        self.ran.append("get")
+        return scan_id
+
+    @requires(Role.SYSTEM)
+    async def patch(self, scan_id: str) -> str:
+        self.ran.append("patch")
+        return scan_id
+
+
+@pytest.fixture
+def tokens(auth: LocalKeyAuthenticator) -> Iterator[dict[str, str]]:
+    yield {
+        "user": auth.issue_token(Role.USER, subject="alice", ttl_s=60),
+        "system": auth.issue_token(Role.SYSTEM, subject="watchdog", ttl_s=60),
+        "scan_a": auth.issue_token(Role.SYSTEM, subject="scanner", ttl_s=60, scan_id="aaa"),
+    }
+
+
+async def call(handler: FakeHandler, method: str, **kwargs: str) -> Any:
+    return await getattr(handler, method)(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "kwargs", "outcome"),
+    [
+        (None, "post", {}, AUTHENTICATION_FAILED),
+        (None, "get", {"scan_id": "aaa"}, AUTHENTICATION_FAILED),
+        ("user", "post", {}, "launched"),
+        ("user", "get", {"scan_id": "aaa"}, "aaa"),
+        ("user", "patch", {"scan_id": "aaa"}, AUTHORIZATION_FAILED),
+        ("system", "post", {}, AUTHORIZATION_FAILED),
+        ("system", "get", {"scan_id": "bbb"}, "bbb"),
+        ("system", "patch", {"scan_id": "bbb"}, "bbb"),
+        ("scan_a", "patch", {"scan_id": "aaa"}, "aaa"),
+        ("scan_a", "get", {"scan_id": "aaa"}, "aaa"),
+        ("scan_a", "patch", {"scan_id": "bbb"}, AUTHORIZATION_FAILED),
+        ("scan_a", "get", {"scan_id": "bbb"}, AUTHORIZATION_FAILED),
+        ("scan_a", "post", {}, AUTHORIZATION_FAILED),
+    ],
+)
+async def test_requires(
+    auth: LocalKeyAuthenticator,
+    tokens: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    who: str | None,
+    method: str,
+    kwargs: dict[str, str],
+    outcome: str,
+) -> None:
+    handler = FakeHandler(auth, f"Bearer {tokens[who]}" if who else None)
+    with caplog.at_level(logging.INFO, logger="skydriver.auth"):
+        if outcome in (AUTHENTICATION_FAILED, AUTHORIZATION_FAILED):
+            with pytest.raises(Forbidden) as info:
+                await call(handler, method, **kwargs)
+            assert info.value.message == outcome
+            assert handler.ran == []
+        else:
+            assert await call(handler, method, **kwargs) == outcome
+            assert handler.ran == [method]
+    assert all(t not in r.getMessage() for t in tokens.values() for r in caplog.records)
+
+
+async def test_scoped_principal_needs_a_scan_route() -> None:
+    principal = Principal(subject="s", roles=frozenset({Role.SYSTEM}), scan_id="aaa")
+    assert principal.may_access_scan("aaa")
+    assert not principal.may_access_scan("aab")
+    assert not principal.may_access_scan(None)
+    assert Principal(subject="u", roles=frozenset({Role.USER})).may_access_scan(None)
+
+
+def test_roles_are_recorded() -> None:
+    assert declared_roles(FakeHandler.get) == (Role.USER, Role.SYSTEM)
+    assert getattr(FakeHandler.patch, ROLES_ATTR) == (Role.SYSTEM,)
+    assert FakeHandler.get.__name__ == "get"  # functools.wraps kept the name for logs and docs
+
+    class Routes(tornado.web.RequestHandler):
+        async def current_principal(self) -> Principal:
+            raise NotImplementedError
+
+        @requires(Role.USER, "system", Role.USER)  # type: ignore[arg-type]  # known names are accepted
+        async def get(self) -> None: ...
+
+        async def delete(self) -> None: ...
+
+    assert handler_roles(Routes) == {"GET": (Role.USER, Role.SYSTEM)}
+    assert undeclared_methods(Routes) == ["DELETE"]
+
+
+class Bare:
+    async def current_principal(self) -> Principal:
+        raise NotImplementedError
+
+
+def test_bad_declarations_fail_at_class_definition() -> None:
+    with pytest.raises(TypeError, match="unknown role 'admin'"):
+
+        class _Unknown(Bare):
+            @requires("admin")  # type: ignore[arg-type]
+            async def get(self) -> None: ...
+
+    with pytest.raises(TypeError, match="at least one role"):
+        requires()
+
+    with pytest.raises(TypeError, match="async"):
+
+        class _Sync(Bare):
+            @requires(Role.USER)  # type: ignore[arg-type]
+            def get(self) -> None: ...
