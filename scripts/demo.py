@@ -54,8 +54,26 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     proc, url = start_skydriver()
     print(f"SkyDriver is up at {url}")
+    token = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "skydriver",
+            "token",
+            "issue",
+            "--role",
+            "user",
+            "--subject",
+            "demo",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     try:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(
+            base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
             body = {
                 "docker_tag": "latest",
                 "reco_algo": "dummy",
@@ -85,6 +103,14 @@ def main() -> int:
                     print(f"demo: the scan did not finish: {status}", file=sys.stderr)
                     return 1
                 time.sleep(0.5)
+            for _ in range(50):  # the final progress report follows the final result
+                manifest = client.get(f"/scan/{scan_id}/manifest").json()
+                if (manifest.get("progress") or {}).get("processing_stats", {}).get("finished"):
+                    print(
+                        f"[{time.monotonic() - start:5.1f}s] {'finished':45s} {progress_line(manifest)}"
+                    )
+                    break
+                time.sleep(0.2)
             result = client.get(f"/scan/{scan_id}/result").json()["skyscan_result"]
     finally:
         proc.terminate()

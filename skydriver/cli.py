@@ -11,6 +11,7 @@ import sys
 from pydantic import ValidationError
 
 from .app import start
+from .auth import AuthSettings, LocalKeyAuthenticator, Role
 from .settings import Settings
 
 LOG = logging.getLogger("skydriver")
@@ -28,12 +29,37 @@ async def serve(settings: Settings) -> None:
     await sky.stop(stop_instances=False)
 
 
+def issue_token_command(args: argparse.Namespace) -> int:
+    auth = AuthSettings()
+    if auth.mode != "local":
+        print(
+            "skydriver: tokens are issued by the OpenID provider in this deployment",
+            file=sys.stderr,
+        )
+        return 2
+    issuer = LocalKeyAuthenticator.from_key_file(auth.key_file, audience=auth.audience)
+    ttl = args.ttl or (auth.system_token_ttl_s if args.role == "system" else auth.token_ttl_s)
+    print(
+        issuer.issue_token(Role(args.role), subject=args.subject, ttl_s=ttl, scan_id=args.scan_id)
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="skydriver", description="SkyDriver skymap-scan service")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="run the REST service with its backlog runner and launcher")
     p.add_argument("--port", type=int, help="override SKYDRIVER_PORT")
+    p = sub.add_parser("token", help="tokens signed with this deployment's local key")
+    tok = p.add_subparsers(dest="token_command", required=True)
+    p = tok.add_parser("issue", help="print a bearer token")
+    p.add_argument("--role", choices=["user", "system"], default="user")
+    p.add_argument("--subject", default="cli", help="who the token is for")
+    p.add_argument("--scan-id", help="limit a system token to one scan")
+    p.add_argument("--ttl", type=int, help="seconds (default SKYDRIVER_AUTH_TOKEN_TTL_S)")
     args = parser.parse_args(argv)
+    if args.command == "token":
+        return issue_token_command(args)
     try:
         settings = Settings()
     except ValidationError as e:
