@@ -1,4 +1,5 @@
-"""`skydriver`: run the service (`skydriver serve`)."""
+"""`skydriver`: run the service (`skydriver serve`), issue tokens (`skydriver token issue`), and use it
+(`skydriver scan ...`, `skydriver scans find ...`: see skydriver/client/_cli.py for options and exit codes)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pydantic import ValidationError
 
 from .app import start
+from .client import _cli as client_cli
 from .auth import AuthSettings, LocalKeyAuthenticator, Role
 from .settings import Settings
 
@@ -57,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--subject", default="cli", help="who the token is for")
     p.add_argument("--scan-id", help="limit a system token to one scan")
     p.add_argument("--ttl", type=int, help="seconds (default SKYDRIVER_AUTH_TOKEN_TTL_S)")
+    client_cli.register(sub)
     args = parser.parse_args(argv)
+    if args.command in client_cli.COMMANDS:
+        return client_cli.run(args)
     if args.command == "token":
         return issue_token_command(args)
     try:

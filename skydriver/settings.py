@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         300.0, gt=0, description="a claimed entry not started within this is claimed again"
     )
     backlog_max_attempts: int = Field(3, ge=1, description="start attempts per scan")
+    backlog_retry_delay_s: float = Field(
+        30.0, ge=0, description="a scan whose start failed is retried after this long"
+    )
+    max_running_scans: int = Field(
+        0, ge=0, description="scan instances running at once (0 = no cap); realtime scans ignore it"
+    )
+    max_running_scans_per_cluster: dict[str, int] = Field(
+        default_factory=dict, description="cap of running scan instances per cluster (JSON object)"
+    )
     instance_poll_interval_s: float = Field(
         2.0, gt=0, description="seconds between checks of running scan instances"
     )

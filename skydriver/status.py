@@ -65,5 +65,11 @@ def status_doc(manifest: Doc, has_final_result: bool, logs_url: str | None) -> D
         "ewms_deactivated": deactivated(manifest),
         "scan_complete": state == "SCAN_HAS_FINAL_RESULT",
         "scanner_server_logs": {"url": logs_url},
+        # our addition: why a scan's instance could not start or ended badly
+        "instance": {
+            k: v
+            for k, v in (manifest.get("instance") or {}).items()
+            if k in ("state", "reason", "exit_code")
+        },
         "ewms_workforce": workforce(manifest),
     }

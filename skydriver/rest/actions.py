@@ -45,6 +45,7 @@ class RescanHandler(BaseHandler):
             scanner_server_args=scanner_server_args(request),
             classifiers={**request["classifiers"], "rescan": True, "origin_scan_id": scan_id},
             priority=int(request["priority"]),
+            clusters=[name for name, _ in request["request_clusters"]],
         )
         if body.replace_scan:
             await self.ctx.scans.update_manifest(scan_id, {"replaced_by_scan_id": new_id})

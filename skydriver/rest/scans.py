@@ -53,6 +53,7 @@ class ScanLaunchHandler(BaseHandler):
             scanner_server_args=scanner_server_args(request),
             classifiers=body.classifiers,
             priority=body.priority,
+            clusters=[name for name, _ in body.clusters],
         )
         self.ctx.wake_backlog.set()
         self.send(project(manifest, body.manifest_projection))

@@ -9,15 +9,20 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import LaunchError
 from ..launch.base import InstanceSpec, Launcher
 from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.scans import ScanStore
 
 LOG = logging.getLogger(__name__)
+
+#: scans with at least this priority are realtime alerts: they start at once, whatever the global cap
+SCAN_MIN_PRIORITY_TO_START_ASAP = 100
 
 LauncherFactory = Callable[[str], Launcher]
 
@@ -68,9 +73,28 @@ class BacklogRunner:
             except TimeoutError:
                 pass
 
+    async def _claim(self) -> dict[str, Any] | None:
+        """The next entry allowed to start under the concurrency caps. Realtime scans (priority >=
+        SCAN_MIN_PRIORITY_TO_START_ASAP) are not held back by the global cap."""
+        active = await self.scans.active_instances()
+        only_realtime = 0 < self.settings.max_running_scans <= len(active)
+        per_cluster: Counter[str] = Counter(
+            c for m in active for c in set((m.get("instance") or {}).get("clusters") or [])
+        )
+        full = [
+            c
+            for c, cap in self.settings.max_running_scans_per_cluster.items()
+            if per_cluster[c] >= cap
+        ]
+        return await self.backlog.claim(
+            self.settings.backlog_pending_entry_ttl_revive_s,
+            min_priority=SCAN_MIN_PRIORITY_TO_START_ASAP if only_realtime else None,
+            exclude_clusters=full,
+        )
+
     async def launch_next(self) -> bool:
         """Claim and start one entry; False when nothing is claimable."""
-        entry = await self.backlog.claim(self.settings.backlog_pending_entry_ttl_revive_s)
+        entry = await self._claim()
         if entry is None:
             return False
         scan_id = entry["scan_id"]
@@ -95,12 +119,24 @@ class BacklogRunner:
         try:
             await launcher.start(spec)
         except Exception as e:
-            LOG.exception("scan %s: start attempt %d failed", scan_id, entry["next_attempt"])
+            quota = isinstance(e, LaunchError) and e.reason == "quota"
+            LOG.warning(
+                "scan %s: start attempt %d failed%s: %s",
+                scan_id,
+                entry["next_attempt"],
+                " (quota; not counted)" if quota else "",
+                e,
+            )
             await launcher.stop(now=True)
             await self.scans.update_manifest(
                 scan_id, {"instance": {"state": "start-failed", "reason": str(e)}}
             )
-            await self.backlog.release(scan_id)
+            await self.backlog.retry_later(
+                scan_id,
+                self.settings.backlog_retry_delay_s,
+                self.settings.backlog_pending_entry_ttl_revive_s,
+                count_attempt=not quota,
+            )
             return True
         self.launchers[scan_id] = launcher
         await self.scans.update_manifest(
@@ -110,6 +146,7 @@ class BacklogRunner:
                 "ewms_address": self.settings.launcher,
                 "instance": {
                     "state": "running",
+                    "clusters": sorted({name for name, _ in request["request_clusters"]}),
                     "launcher": launcher.name,
                     "started_at": time.time(),
                     "launcher_state": launcher.get_state(),

@@ -13,12 +13,24 @@ class BacklogStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def claim(self, revive_after_s: float) -> Doc | None:
+    async def claim(
+        self,
+        revive_after_s: float,
+        *,
+        min_priority: int | None = None,
+        exclude_clusters: list[str] | None = None,
+    ) -> Doc | None:
         """Claim the most urgent entry (priority desc, then oldest) that nobody holds, or whose claim is
-        older than `revive_after_s` (its claimer died). Atomic: two runners never claim the same entry."""
+        older than `revive_after_s` (its claimer died). Atomic: two runners never claim the same entry.
+        `min_priority` and `exclude_clusters` apply the concurrency caps."""
         now = time.time()
+        query: Doc = {"pending_timestamp": {"$lt": now - revive_after_s}}
+        if min_priority is not None:
+            query["priority"] = {"$gte": min_priority}
+        if exclude_clusters:
+            query["clusters"] = {"$nin": exclude_clusters}
         doc = await self.db.backlog.find_one_and_update(
-            {"pending_timestamp": {"$lt": now - revive_after_s}},
+            query,
             {"$set": {"pending_timestamp": now}, "$inc": {"next_attempt": 1}},
             sort=[("priority", DESCENDING), ("timestamp", ASCENDING)],
             return_document=ReturnDocument.AFTER,
@@ -30,12 +42,18 @@ class BacklogStore:
     async def remove(self, scan_id: str) -> None:
         await self.db.backlog.delete_one({"scan_id": scan_id})
 
-    async def release(self, scan_id: str) -> None:
-        """Give a claimed entry back at once (a start failed and may be retried)."""
-        await self.db.backlog.update_one({"scan_id": scan_id}, {"$set": {"pending_timestamp": 0.0}})
+    async def retry_later(
+        self, scan_id: str, delay_s: float, revive_after_s: float, *, count_attempt: bool
+    ) -> None:
+        """Make a claimed entry claimable again after `delay_s` (a start failed). A refusal that is not
+        the scan's fault (a quota) does not count as an attempt."""
+        update: Doc = {"$set": {"pending_timestamp": time.time() - revive_after_s + delay_s}}
+        if not count_attempt:
+            update["$inc"] = {"next_attempt": -1}
+        await self.db.backlog.update_one({"scan_id": scan_id}, update)
 
     async def entries(self) -> list[Doc]:
-        cursor = self.db.backlog.find({}, {"_id": 0, "pickled_k8s_job": 0}).sort(
+        cursor = self.db.backlog.find({}, {"_id": 0, "pickled_k8s_job": 0, "clusters": 0}).sort(
             "timestamp", ASCENDING
         )
         return [d async for d in cursor]

@@ -64,6 +64,7 @@ class ScanStore:
         scanner_server_args: str,
         classifiers: dict[str, Any],
         priority: int,
+        clusters: list[str],
     ) -> Doc:
         """Store event (if new), request (None for a rescan: it shares its origin's), manifest and
         backlog entry; returns the manifest. All or nothing."""
@@ -110,6 +111,7 @@ class ScanStore:
             "priority": priority,
             "pending_timestamp": 0.0,
             "next_attempt": 0,
+            "clusters": sorted(set(clusters)),
         }
         try:  # no transactions on FerretDB: undo what was written if a later write fails
             if new_event:

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from skydriver.app import SkyDriver
 from skydriver.rest.routes import openapi_document
 from tests.helpers import DEMO_EVENT, scan_body, wait_for
 
