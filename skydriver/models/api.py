@@ -18,6 +18,9 @@ from pydantic import (
 from .datasize import parse_data_size
 
 Scalar = str | bool | int | float | None
+#: keys stored as document fields: no '.', no leading '$', no NUL (MongoDB/FerretDB refuse them)
+StoredKey = Annotated[str, Field(min_length=1, pattern=r"^[^.$\x00][^.\x00]*$")]
+EnvName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 def _data_size(value: Any) -> int:
@@ -48,7 +51,7 @@ class ScanPostBody(StrictModel):
     i3_event_id: str = ""
     predictive_scanning_threshold: float = Field(1.0, ge=0.0, le=1.0)
     priority: int = 0
-    classifiers: dict[Annotated[str, Field(max_length=25)], Scalar] = Field(
+    classifiers: dict[Annotated[StoredKey, Field(max_length=25)], Scalar] = Field(
         default_factory=dict, max_length=25
     )
     debug_mode: Literal["client-logs"] | list[Literal["client-logs"]] = Field(default_factory=list)
@@ -62,7 +65,7 @@ class ScanPostBody(StrictModel):
     worker_disk_bytes: DataSize = Field(
         1000000000, validation_alias=AliasChoices("worker_disk_bytes", "worker_disk")
     )
-    scanner_server_env_from_user: dict[Annotated[str, Field(max_length=128)], Scalar] = Field(
+    scanner_server_env_from_user: dict[EnvName, Scalar] = Field(
         default_factory=dict,
         max_length=25,
         validation_alias=AliasChoices("scanner_server_env_from_user", "scanner_server_env"),

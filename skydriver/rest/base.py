@@ -8,8 +8,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import bson.errors
 import tornado.web
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import OperationFailure
 
 from ..auth import Authenticator, Principal, Role
 from ..errors import InvalidRequest, PayloadTooLarge, SkyDriverError
@@ -18,6 +20,7 @@ from ..store.backlog import BacklogStore
 from ..store.scans import ScanStore
 
 LOG = logging.getLogger(__name__)
+BAD_VALUE = 2  # MongoDB/FerretDB error code for a value it cannot store
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -151,6 +154,10 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(json.dumps({"code": status_code, "error": message}))
 
     def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, bson.errors.InvalidDocument | OverflowError) or (
+            isinstance(e, OperationFailure) and e.code == BAD_VALUE
+        ):  # data the database cannot hold
+            e = InvalidRequest(f"a value in the request cannot be stored: {e}")
         if isinstance(e, SkyDriverError) and not self._finished:
             reason = " ".join(e.message.split())[:500]
             self.send_error(e.status, exc_info=(type(e), e, e.__traceback__), reason=reason)

@@ -21,9 +21,9 @@ from .db import Database, Doc
 NOT_YET_REQUESTED = "not-yet-requested"
 
 
-#: manifest fields kept as JSON text: the scanner's progress has keys with '.' ("done est. percent",
-#: "0.1"), which FerretDB refuses
-JSON_TEXT_FIELDS = ("progress",)
+#: manifest fields kept as JSON text: free-form objects from the scanner and client manager may hold keys
+#: with '.' ("done est. percent", "0.1") or nested arrays, which FerretDB refuses
+JSON_TEXT_FIELDS = ("progress", "scan_metadata", "workforce")
 
 
 def _clean(doc: Doc | None) -> Doc | None:
