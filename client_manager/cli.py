@@ -14,12 +14,39 @@ from .backends.local import LocalBackend
 from .manager import manage
 from .settings import ManagerSettings
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "k8s", "condor")
 
 
 def build_backend(
-    name: str, settings: ManagerSettings, startup_json: Path, n_workers: int
+    name: str, settings: ManagerSettings, scan_id: str, startup_json: Path, n_workers: int
 ) -> WorkerBackend:
+    """The backend by short name (`--backend`, from CLIENT_MANAGER_BACKEND in a scan Job)."""
+    if name == "k8s":
+        from .backends.k8s import K8sBackend, K8sBackendSettings, load_k8s_apis
+
+        batch, core = load_k8s_apis()
+        return K8sBackend(
+            K8sBackendSettings(),
+            scan_id,
+            startup_json,
+            batch_api=batch,
+            core_api=core,
+            replacements_per_worker=settings.max_replacements_per_worker,
+            stop_grace_s=settings.stop_timeout_s,
+        )
+    if name == "condor":
+        import htcondor2
+
+        from .backends.condor import CondorBackend, CondorBackendSettings
+
+        return CondorBackend(
+            CondorBackendSettings(),
+            scan_id,
+            startup_json,
+            schedd=htcondor2.Schedd(),
+            replacements_per_worker=settings.max_replacements_per_worker,
+            stop_timeout_s=settings.stop_timeout_s,
+        )
     if name == "local":
         return LocalBackend(
             startup_json,
@@ -35,7 +62,9 @@ async def _run(args: argparse.Namespace, settings: ManagerSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    backend = build_backend(args.backend, settings, args.client_startup_json, args.n_workers)
+    backend = build_backend(
+        args.backend, settings, args.scan_id, args.client_startup_json, args.n_workers
+    )
     return await manage(
         settings,
         args.scan_id,

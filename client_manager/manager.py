@@ -96,8 +96,10 @@ async def manage(
                 for request in await link.worker_requests():
                     if request["id"] not in honoured:
                         honoured.add(request["id"])
-                        LOG.info("adding %d workers (request %s)", request["n_workers"], request["id"])
-                        await backend.start(int(request["n_workers"]))
+                        LOG.info(
+                            "adding %d workers (request %s)", request["n_workers"], request["id"]
+                        )
+                        await backend.add_workers(int(request["n_workers"]))
             workforce = await backend.poll()
             if link is not None:
                 await link.report(backend.name, workforce)

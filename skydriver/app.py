@@ -12,7 +12,7 @@ import tornado.web
 
 from .auth import AuthSettings, LocalKeyAuthenticator, Role, build_authenticator
 from .launch.base import Launcher
-from .launch.local import LAUNCHERS
+from .launch.registry import LAUNCHERS, launcher_factory
 from .rest.base import AppContext, NotFoundHandler
 from .rest.routes import routes
 from .runners.backlog import BacklogRunner
@@ -76,9 +76,7 @@ async def start(
 
     launcher_cls = registry[settings.launcher]
     launchers: dict[str, Launcher] = {}
-
-    def make_launcher(scan_id: str) -> Launcher:
-        return launcher_cls(settings, scan_id)
+    make_launcher = launcher_factory(settings, launcher_cls)
 
     def instance_token(scan_id: str) -> str:
         """A system token scoped to one scan, minted at launch (not at enqueue: backlogs can be long)."""

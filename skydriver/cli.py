@@ -12,8 +12,9 @@ import sys
 from pydantic import ValidationError
 
 from .app import start
-from .client import _cli as client_cli
 from .auth import AuthSettings, LocalKeyAuthenticator, Role
+from .client import _cli as client_cli
+from .errors import SkyDriverError
 from .settings import Settings
 
 LOG = logging.getLogger("skydriver")
@@ -29,6 +30,29 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     LOG.info("shutting down")
     await sky.stop(stop_instances=False)
+
+
+def dry_run_command(args: argparse.Namespace) -> int:
+    """Render, without a cluster, exactly what the k8s launcher and the worker backends would create."""
+    from .client import Client
+    from .client._cli import ClientSettings
+    from .launch.dry_run import render_dry_run
+    from .runners.backlog import instance_spec
+
+    client_settings = ClientSettings()
+    url = args.url or client_settings.url
+    token = args.token or (
+        client_settings.token.get_secret_value() if client_settings.token else None
+    )
+    try:
+        with Client(url, token=token) as client:
+            request = client.scan_request(args.scan_id)
+    except SkyDriverError as e:
+        print(f"skydriver: {e}", file=sys.stderr)
+        return client_cli.exit_code(e)
+    spec = instance_spec(args.scan_id, request, request.get("scanner_server_env_from_user") or {})
+    print(render_dry_run(spec, Settings()))
+    return 0
 
 
 def issue_token_command(args: argparse.Namespace) -> int:
@@ -59,8 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--subject", default="cli", help="who the token is for")
     p.add_argument("--scan-id", help="limit a system token to one scan")
     p.add_argument("--ttl", type=int, help="seconds (default SKYDRIVER_AUTH_TOKEN_TTL_S)")
+    p = sub.add_parser(
+        "dry-run",
+        help="print the Kubernetes objects and HTCondor submit description a scan would create",
+    )
+    p.add_argument("scan_id")
+    p.add_argument("--url", default=None, help="SkyDriver URL (env SKYDRIVER_URL)")
+    p.add_argument("--token", default=None, help="bearer token (env SKYDRIVER_TOKEN)")
     client_cli.register(sub)
     args = parser.parse_args(argv)
+    if args.command == "dry-run":
+        return dry_run_command(args)
     if args.command in client_cli.COMMANDS:
         return client_cli.run(args)
     if args.command == "token":

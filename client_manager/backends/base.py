@@ -45,6 +45,10 @@ class WorkerBackend(ABC):
         """Submit `n_workers` workers; returns once they are submitted."""
 
     @abstractmethod
+    async def add_workers(self, n: int) -> None:
+        """`n` more workers for the running scan (`actions/add-workers`)."""
+
+    @abstractmethod
     async def poll(self) -> Workforce:
         """Check the workers (replacing failed ones within the backend's bounds)."""
 

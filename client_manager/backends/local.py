@@ -60,6 +60,9 @@ class LocalBackend(WorkerBackend):
         for _ in range(n_workers):
             self._spawn()
 
+    async def add_workers(self, n: int) -> None:
+        await self.start(n)
+
     async def poll(self) -> Workforce:
         alive: list[subprocess.Popen[bytes]] = []
         to_replace = 0

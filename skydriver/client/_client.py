@@ -214,6 +214,10 @@ class Client(_Base):
         """Scans waiting to start: `{scan_id, timestamp, priority, ...}`, oldest first."""
         return self._run(_core.backlog())
 
+    def scan_request(self, scan_id: str) -> dict[str, Any]:
+        """The stored request of a scan (a rescan id gives the request it was made from)."""
+        return self._run(_core.scan_request(scan_id))
+
     # -- acting -----------------------------------------------------------------------------------
     def delete(self, scan_id: str, delete_completed_scan: bool = False) -> Manifest:
         """Abort the scan (its instance and workers stop) and hide it; returns its manifest. A scan with a
@@ -368,6 +372,9 @@ class AsyncClient(_Base):
 
     async def backlog(self) -> list[dict[str, Any]]:
         return await self._run(_core.backlog())
+
+    async def scan_request(self, scan_id: str) -> dict[str, Any]:
+        return await self._run(_core.scan_request(scan_id))
 
     async def delete(self, scan_id: str, delete_completed_scan: bool = False) -> Manifest:
         return await self._run(_core.delete(scan_id, delete_completed_scan))

@@ -317,6 +317,10 @@ def add_workers(scan_id: str, n_workers: int, cluster_location: str) -> Call[dic
     return Call("POST", path, _object, body=body, idempotent=False)
 
 
+def scan_request(scan_id: str) -> Call[dict[str, Any]]:
+    return Call("GET", f"/scan-request/{scan_id}", _object)
+
+
 def backlog() -> Call[list[dict[str, Any]]]:
     def read(data: Any) -> list[dict[str, Any]]:
         return [_object(e) for e in _object(data)["entries"]]

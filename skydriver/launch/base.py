@@ -22,6 +22,11 @@ class InstanceSpec:
     max_pixel_reco_time: int
     priority: int = 0
     scanner_server_env: dict[str, str] = field(default_factory=dict)
+    #: scanner version (image tag) and sizes from the request (0/"" = the launcher's defaults)
+    docker_tag: str = ""
+    scanner_server_memory_bytes: int = 0
+    worker_memory_bytes: int = 0
+    worker_disk_bytes: int = 0
     #: system token scoped to this scan, for the scanner server and client manager (never stored/logged)
     skydriver_token: str = field(default="", repr=False)
 

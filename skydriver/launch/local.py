@@ -182,6 +182,3 @@ class LocalLauncher(Launcher):
     @property
     def log_paths(self) -> dict[str, Path]:
         return {role: self.dir / f"{role}.log" for role in ("server", "client-manager")}
-
-
-LAUNCHERS: dict[str, type[Launcher]] = {"local": LocalLauncher}

@@ -39,6 +39,10 @@ def instance_spec(scan_id: str, request: dict[str, Any], user_env: dict[str, Any
         max_pixel_reco_time=int(request["max_pixel_reco_time"]),
         priority=int(request["priority"]),
         scanner_server_env={k: str(v) for k, v in user_env.items()},
+        docker_tag=str(request.get("docker_tag", "")),
+        scanner_server_memory_bytes=int(request.get("scanner_server_memory_bytes", 0)),
+        worker_memory_bytes=int(request.get("worker_memory_bytes", 0)),
+        worker_disk_bytes=int(request.get("worker_disk_bytes", 0)),
     )
 
 
@@ -115,8 +119,9 @@ class BacklogRunner:
         request = await self.scans.get_request(scan_id)
         spec = instance_spec(scan_id, request, request.get("scanner_server_env_from_user") or {})
         spec = dataclasses.replace(spec, skydriver_token=self.instance_token(scan_id))
-        launcher = self.make_launcher(scan_id)
+        launcher: Launcher | None = None
         try:
+            launcher = self.make_launcher(scan_id)
             await launcher.start(spec)
         except Exception as e:
             quota = isinstance(e, LaunchError) and e.reason == "quota"
@@ -127,7 +132,8 @@ class BacklogRunner:
                 " (quota; not counted)" if quota else "",
                 e,
             )
-            await launcher.stop(now=True)
+            if launcher is not None:
+                await launcher.stop(now=True)
             await self.scans.update_manifest(
                 scan_id, {"instance": {"state": "start-failed", "reason": str(e)}}
             )
