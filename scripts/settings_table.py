@@ -9,16 +9,26 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
+from client_manager.backends.condor import CondorBackendSettings
+from client_manager.backends.k8s import K8sBackendSettings
 from client_manager.settings import ManagerSettings
+from skydriver.auth import AuthSettings
+from skydriver.client._cli import ClientSettings
+from skydriver.launch.k8s_settings import K8sLauncherSettings
 from skydriver.settings import Settings
 from skymap_scanner.settings import DummySettings, ServerSettings, WorkerSettings
 
 PROGRAMS: list[tuple[str, type[BaseSettings]]] = [
     ("SkyDriver (`skydriver serve`)", Settings),
+    ("SkyDriver authentication", AuthSettings),
+    ("SkyDriver's k8s launcher (`SKYDRIVER_LAUNCHER=k8s`)", K8sLauncherSettings),
     ("Scanner server (`skymap-scanner server`)", ServerSettings),
     ("Worker (`skymap-scanner worker`)", WorkerSettings),
     ("`dummy` / `crash_dummy` (set on the server; handed to workers)", DummySettings),
     ("Client manager (`client-manager`)", ManagerSettings),
+    ("Client manager, `k8s` worker backend", K8sBackendSettings),
+    ("Client manager, `condor` worker backend", CondorBackendSettings),
+    ("Client library and CLI (`skydriver scan ...`)", ClientSettings),
 ]
 
 
@@ -37,12 +47,14 @@ def table() -> str:
         lines += [f"**{title}**", "", "| variable | default | meaning |", "|---|---|---|"]
         for name, field in model.model_fields.items():
             default = field.get_default(call_default_factory=True)
-            if hasattr(default, "get_secret_value"):
+            if field.is_required():
+                shown = "(required)"
+            elif hasattr(default, "get_secret_value"):
                 shown = '"" (secret)'
             elif isinstance(default, Path):
                 shown = str(default)
             else:
-                shown = json.dumps(default)
+                shown = json.dumps(default, default=str)
             names = " / ".join(f"`{n}`" for n in env_names(model, name))
             lines.append(f"| {names} | `{shown}` | {field.description or ''} |")
         lines.append("")
