@@ -91,6 +91,7 @@ async def manage(
         await wait_for_file(startup_json, settings.startup_timeout_s)
         await backend.start(n_workers)
         honoured: set[str] = set()
+        last_contact = time.monotonic()
         while not stop_event.is_set():
             if link is not None:
                 for request in await link.worker_requests():
@@ -104,6 +105,14 @@ async def manage(
             if link is not None:
                 await link.report(backend.name, workforce)
                 status = await link.status()
+                if status is not None:
+                    last_contact = time.monotonic()
+                elif time.monotonic() - last_contact > settings.skydriver_unreachable_timeout_s:
+                    LOG.error(
+                        "SkyDriver unreachable for %.0fs: stopping the workers",
+                        time.monotonic() - last_contact,
+                    )
+                    break
                 if status and (status.get("scan_complete") or status.get("is_deleted")):
                     LOG.info(
                         "scan %s is %s: stopping workers",

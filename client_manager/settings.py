@@ -31,4 +31,7 @@ class ManagerSettings(BaseSettings):
         description="a dead worker is replaced at most this many times per requested worker",
     )
     stop_timeout_s: float = Field(15.0, gt=0, description="graceful stop time before SIGKILL")
+    skydriver_unreachable_timeout_s: float = Field(
+        600.0, gt=0, description="SkyDriver unreachable this long: stop the workers and exit"
+    )
     log: str = Field("INFO", description="log level")

@@ -112,6 +112,13 @@ def main() -> int:
                     break
                 time.sleep(0.2)
             result = client.get(f"/scan/{scan_id}/result").json()["skyscan_result"]
+            for _ in range(
+                100
+            ):  # let the instance wind down (workers stopped) before SkyDriver stops
+                status = client.get(f"/scan/{scan_id}/status").json()
+                if status["instance"].get("state") != "running":
+                    break
+                time.sleep(0.2)
     finally:
         proc.terminate()
         proc.wait(30)

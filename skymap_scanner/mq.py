@@ -67,6 +67,10 @@ class Consumer(Protocol):
         """Whether more messages are already delivered and waiting (so acks can be batched)."""
         ...
 
+    async def queue_exists(self) -> bool:
+        """Whether the queue is still there (a finished scan's server deletes its queues)."""
+        ...
+
     async def nack(self, msg: Received) -> None: ...
 
 
@@ -118,7 +122,13 @@ class _AmqpPublisher:
 
 
 class _AmqpConsumer:
-    def __init__(self, queue: aio_pika.abc.AbstractQueue, timeout_s: float) -> None:
+    def __init__(
+        self,
+        connection: aio_pika.abc.AbstractConnection,
+        queue: aio_pika.abc.AbstractQueue,
+        timeout_s: float,
+    ) -> None:
+        self.connection = connection
         self.queue = queue
         self.timeout_s = timeout_s
         self._inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
@@ -149,6 +159,17 @@ class _AmqpConsumer:
 
     def has_buffered(self) -> bool:
         return not self._inbox.empty()
+
+    async def queue_exists(self) -> bool:
+        channel = await self.connection.channel()
+        try:
+            await channel.declare_queue(self.queue.name, passive=True)
+            return True
+        except aio_pika.exceptions.ChannelClosed:
+            return False  # 404 NOT_FOUND closes the channel
+        finally:
+            if not channel.is_closed:
+                await channel.close()
 
     async def nack(self, msg: Received) -> None:
         await msg.handle.nack(requeue=True)
@@ -196,6 +217,9 @@ class _MQConsumer:
     def has_buffered(self) -> bool:
         return False
 
+    async def queue_exists(self) -> bool:
+        return True  # not knowable through mqclient; workers rely on their idle timeout
+
     async def nack(self, msg: Received) -> None:
         await self._resource.nack(msg.handle)
 
@@ -223,7 +247,7 @@ async def open_consumer(
         async with connection:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=prefetch)
-            consumer = _AmqpConsumer(await _declare(channel, name), timeout_s)
+            consumer = _AmqpConsumer(connection, await _declare(channel, name), timeout_s)
             await consumer.start()
             try:
                 yield consumer

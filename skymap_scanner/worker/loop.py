@@ -31,6 +31,8 @@ from ..settings import WorkerSettings
 from .reco_process import RecoFailed, RecoProcess
 
 LOG = logging.getLogger(__name__)
+#: after this long without a pixel, the worker checks whether its scan's queue still exists
+QUEUE_CHECK_AFTER_IDLE_S = 5.0
 
 
 @dataclass
@@ -141,6 +143,12 @@ async def run_worker(settings: WorkerSettings, startup: StartupData) -> WorkerSt
                 LOG.debug("acked pixel %s", task.id_tuple)
 
             while time.monotonic() - idle_since < settings.worker_idle_timeout_s:
+                if (
+                    time.monotonic() - idle_since > QUEUE_CHECK_AFTER_IDLE_S
+                    and not await sub.queue_exists()
+                ):
+                    LOG.info("the scan's queue is gone (the scan ended): exiting")
+                    break
                 async for msg in sub.messages():
                     task = PixelTask.model_validate(msg.data)
                     LOG.debug("got pixel %s (attempt %d)", task.id_tuple, task.attempt)
