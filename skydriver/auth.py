@@ -40,6 +40,7 @@ import logging
 import os
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -248,6 +249,7 @@ class LocalKeyAuthenticator:
         )
         self.key_id = hashlib.sha256(raw).hexdigest()[:16]
         self.audience = audience
+        self._verified = VerifiedTokens()
         self.issuer = issuer
         self.leeway_s = leeway_s
 
@@ -296,6 +298,8 @@ class LocalKeyAuthenticator:
 
     async def authenticate(self, authorization_header: str | None) -> Principal:
         token = bearer_token(authorization_header)
+        if (known := self._verified.get(token)) is not None:
+            return known
         try:
             claims = jwt.decode(
                 token,
@@ -308,7 +312,36 @@ class LocalKeyAuthenticator:
             )
         except jwt.PyJWTError as e:
             raise _authentication_failed(_cause(e), token) from e
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        self._verified.put(token, principal)
+        return principal
+
+
+class VerifiedTokens:
+    """Tokens already verified, until they expire: a status poll every second must not cost a signature
+    check (or, with OpenID, a thread hop) each time. Bounded; the oldest entries go first."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    def get(self, token: str) -> Principal | None:
+        hit = self._cache.get(token)
+        if hit is None:
+            return None
+        principal, exp = hit
+        if exp <= time.time():
+            del self._cache[token]
+            return None
+        return principal
+
+    def put(self, token: str, principal: Principal) -> None:
+        exp = principal.claims.get("exp")
+        if not isinstance(exp, int | float):
+            return
+        self._cache[token] = (principal, float(exp))
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
 
 
 # -- OpenID provider ---------------------------------------------------------------------------
@@ -339,6 +372,7 @@ class OpenIDAuthenticator:
             raise ValueError("OpenID provider URL is empty (set SKYDRIVER_AUTH_OPENID_URL)")
         self.url = url
         self.audience = audience
+        self._verified = VerifiedTokens()
         self.leeway_s = leeway_s
         self._provider_info = dict(provider_info) if provider_info else None
         self._public_keys = dict(public_keys) if public_keys else None
@@ -368,6 +402,8 @@ class OpenIDAuthenticator:
 
     async def authenticate(self, authorization_header: str | None) -> Principal:
         token = bearer_token(authorization_header)
+        if (known := self._verified.get(token)) is not None:
+            return known
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as e:
@@ -379,7 +415,9 @@ class OpenIDAuthenticator:
             claims = await asyncio.to_thread(validator.validate, token, audience=self.audience)
         except (jwt.PyJWTError, BadJwtKey) as e:
             raise _authentication_failed(_cause(e), token) from e
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        self._verified.put(token, principal)
+        return principal
 
 
 # -- settings ----------------------------------------------------------------------------------
