@@ -72,7 +72,7 @@ async def start(
     settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
     db = connect(settings.mongodb_uri, settings.mongodb_database)
     await db.ensure_indexes()
-    scans, backlog = ScanStore(db), BacklogStore(db)
+    scans, backlog = ScanStore(db, settings.read_cache_ttl_s), BacklogStore(db)
 
     launcher_cls = registry[settings.launcher]
     launchers: dict[str, Launcher] = {}

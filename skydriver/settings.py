@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     client_manager_poll_interval_s: float = Field(
         2.0, gt=0, description="how often the client manager checks workers and reports them"
     )
+    read_cache_ttl_s: float = Field(
+        1.0, ge=0, description="status reads may answer from a copy this old (writes refresh it)"
+    )
     log_level: str = Field("INFO", description="log level of SkyDriver")
 
     @property

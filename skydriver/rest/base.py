@@ -98,7 +98,7 @@ class BaseHandler(tornado.web.RequestHandler):
     async def redirected(self, scan_id: str) -> bool:
         """404 for an unknown scan; for a scan replaced by a rescan, answer a user 302 to the same URL
         with the new id (unless `no_redirect`) and return True. System callers are never redirected."""
-        manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
+        manifest = await self.ctx.scans.get_manifest_cached(scan_id, include_deleted=True)
         new_id = manifest.get("replaced_by_scan_id")
         if not new_id or self.is_system() or self.bool_arg("no_redirect"):
             return False

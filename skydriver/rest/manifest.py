@@ -90,7 +90,7 @@ class StatusHandler(BaseHandler):
     async def get(self, scan_id: str) -> None:
         if await self.redirected(scan_id):
             return
-        manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
+        manifest = await self.ctx.scans.get_manifest_cached(scan_id, include_deleted=True)
         is_final = await self.ctx.scans.result_is_final(scan_id)
         self.send(status_doc(manifest, is_final, f"{self.ctx.settings.url}/scan/{scan_id}/logs"))
 

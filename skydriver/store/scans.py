@@ -7,10 +7,12 @@ and `request_clusters` as a list of objects. The API returns them in the origina
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -46,8 +48,15 @@ def _encode(fields: Doc) -> Doc:
 
 
 class ScanStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, read_cache_ttl_s: float = 1.0) -> None:
         self.db = db
+        # Status polls (the scanner's kill switch, clients, dashboards) read the same manifest many times
+        # a second. Reads through `get_manifest_cached` / `result_is_final` may be up to this old; every
+        # write made through this store refreshes the entry at once.
+        self.read_cache_ttl_s = read_cache_ttl_s
+        self._manifests: dict[str, tuple[float, Doc]] = {}
+        self._finals: dict[str, tuple[float, bool]] = {}
+        self._refreshing: dict[str, asyncio.Future[None]] = {}
         # FerretDB v1 loses concurrent updates to one document (measured: 13 of 50 concurrent $set kept),
         # so every write to a scan's documents is serialised here. Enough for one SkyDriver process;
         # several replicas need a real MongoDB, whose single-document updates are atomic.
@@ -135,9 +144,33 @@ class ScanStore:
     # -- read ---------------------------------------------------------------------------------
     async def get_manifest(self, scan_id: str, *, include_deleted: bool = False) -> Doc:
         doc = _clean(await self.db.manifests.find_one({"scan_id": scan_id}))
+        self._remember(scan_id, doc)
         if doc is None or (doc["is_deleted"] and not include_deleted):
             raise ScanNotFound("Not Found")
         return doc
+
+    async def get_manifest_cached(self, scan_id: str, *, include_deleted: bool = False) -> Doc:
+        """Like get_manifest, but may answer from a copy at most `read_cache_ttl_s` old. The returned
+        document is shared: callers only read it."""
+        hit = self._manifests.get(scan_id)
+        if hit is None or time.monotonic() - hit[0] > self.read_cache_ttl_s:
+            await self._single_flight(f"manifest:{scan_id}", lambda: self._refresh(scan_id))
+            hit = self._manifests.get(scan_id)
+            if hit is None:
+                raise ScanNotFound("Not Found")
+        doc = hit[1]
+        if doc["is_deleted"] and not include_deleted:
+            raise ScanNotFound("Not Found")
+        return doc
+
+    async def _refresh(self, scan_id: str) -> None:
+        self._remember(scan_id, _clean(await self.db.manifests.find_one({"scan_id": scan_id})))
+
+    def _remember(self, scan_id: str, doc: Doc | None) -> None:
+        if doc is None:
+            self._manifests.pop(scan_id, None)
+        else:
+            self._manifests[scan_id] = (time.monotonic(), copy.deepcopy(doc))
 
     async def get_request(self, scan_id: str) -> Doc:
         """The request of a scan, or of the scan a rescan id was made from."""
@@ -167,8 +200,25 @@ class ScanStore:
         }
 
     async def result_is_final(self, scan_id: str) -> bool:
+        """Whether the scan has its final result (cached like manifests; a final result stays final)."""
+        hit = self._finals.get(scan_id)
+        if hit is not None and (hit[1] or time.monotonic() - hit[0] <= self.read_cache_ttl_s):
+            return hit[1]
+        await self._single_flight(f"final:{scan_id}", lambda: self._refresh_final(scan_id))
+        return self._finals[scan_id][1]
+
+    async def _refresh_final(self, scan_id: str) -> None:
         doc = await self.db.results.find_one({"scan_id": scan_id}, {"is_final": 1})
-        return bool(doc and doc.get("is_final"))
+        self._finals[scan_id] = (time.monotonic(), bool(doc and doc.get("is_final")))
+
+    async def _single_flight(self, key: str, read: Callable[[], Awaitable[None]]) -> None:
+        """Run `read` once for everyone waiting on `key` at the same time (no thundering herd)."""
+        flight = self._refreshing.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(read())
+            self._refreshing[key] = flight
+            flight.add_done_callback(lambda _: self._refreshing.pop(key, None))
+        await asyncio.shield(flight)
 
     # -- update -------------------------------------------------------------------------------
     async def update_manifest(
@@ -185,7 +235,9 @@ class ScanStore:
             {"$set": {**_encode(fields), "last_updated": time.time()}},
             return_document=ReturnDocument.AFTER,
         )
-        return _clean(doc)
+        cleaned = _clean(doc)
+        self._remember(scan_id, cleaned)
+        return cleaned
 
     async def patch_manifest(self, scan_id: str, patch: Doc) -> Doc:
         """Progress replaced wholesale; event_metadata and scan_metadata are write-once."""
@@ -224,6 +276,7 @@ class ScanStore:
         }
         async with self._locks[f"result:{scan_id}"]:
             await self.db.results.replace_one({"scan_id": scan_id}, stored, upsert=True)
+            self._finals[scan_id] = (time.monotonic(), is_final)
         return {"scan_id": scan_id, "skyscan_result": skyscan_result, "is_final": is_final}
 
     async def mark_deleted(self, scan_id: str) -> Doc:
@@ -253,6 +306,7 @@ class ScanStore:
     ) -> None:
         """Record a request for more workers; the scan's client manager acts on it."""
         async with self._locks[scan_id]:
+            self._manifests.pop(scan_id, None)
             await self.db.manifests.update_one(
                 {"scan_id": scan_id},
                 {
