@@ -25,7 +25,16 @@ stop when a step is < 0.01 m (or < 0.5 m with an llh gain < 1e-5), the gradient 
 ``max_evals`` evaluations. The transverse position is kept within 2000 m of the COG. The best
 accepted point is returned, so the llh is always finite. :func:`fit_pixel` runs the fits of all
 position variations in lockstep, evaluating the likelihood of all of them in one vectorised call
-(this amortises numpy's per-call overhead; each fit's arithmetic is unchanged).
+(this amortises numpy's per-call overhead; each fit's arithmetic is unchanged). A variation whose
+best llh is still more than ``PRUNE_MARGIN`` = 20 nat above the best variation's after
+``PRUNE_AFTER`` = 10 of its own evaluations is abandoned: in a scan, the seed (the parent pixel's
+fit) usually converges within ~10 evaluations while the six variations 150 m away need 30-60 to
+come back to the same minimum or to a far worse one, so this cuts the cost of a pixel 2.2-2.7x
+(~220 to ~80 evaluations; measured on full 8/64/512 scans of four simulated tracks, 1-300 TeV).
+Measured against fitting every variation to the end, all pixels with 2ΔLLH < 20 in those scans had
+the same llh (to 0.1 in 2ΔLLH) except 1-3 % that are up to 4 higher, the same pixels and amounts
+as when fitting the seed alone; the best fits were unchanged (``prune_margin=None`` switches
+pruning off).
 
 Energy proxy (GeV): ``E_tot = GEV_PER_PE * total charge`` and ``E_in = GEV_PER_PE * charge of the
 DOMs within ENERGY_RADIUS_M = 150 m of the fitted track``, ``GEV_PER_PE = 5`` from the rule of
@@ -68,6 +77,10 @@ GEV_PER_PE: float = 5.0
 ENERGY_RADIUS_M: float = 150.0
 #: Default maximal number of llh evaluations per fit (t0 scan excluded).
 MAX_EVALS: int = 60
+#: :func:`fit_pixel` abandons a position variation whose best llh is still more than PRUNE_MARGIN
+#: (nat) above the best of all variations once it has made PRUNE_AFTER evaluations (module doc).
+PRUNE_MARGIN: float | None = 20.0
+PRUNE_AFTER: int = 10
 
 _SIN_C = math.sin(THETA_CHERENKOV)
 _COS_C = math.cos(THETA_CHERENKOV)
@@ -368,8 +381,14 @@ class _Bfgs:
         self._new_direction()
 
 
-def _minimise_many(prob: _Problem, x0: FloatArray, max_evals: int) -> tuple[FloatArray, FloatArray]:
-    """Run one BFGS per row of ``x0`` (k, 3) in lockstep; returns best params (k, 3), nll (k,)."""
+def _minimise_many(
+    prob: _Problem, x0: FloatArray, max_evals: int, prune_margin: float | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Run one BFGS per row of ``x0`` (k, 3) in lockstep; returns best params (k, 3), nll (k,).
+
+    With ``prune_margin``, a run that has made at least ``PRUNE_AFTER`` evaluations and whose best
+    llh is still more than ``prune_margin`` above the best llh of all runs is stopped there.
+    """
     runs = [_Bfgs(row / _SCALE, max_evals) for row in x0]
     while True:
         active = [r for r in runs if not r.done]
@@ -380,12 +399,21 @@ def _minimise_many(prob: _Problem, x0: FloatArray, max_evals: int) -> tuple[Floa
         g *= _SCALE
         for i, r in enumerate(active):
             r.receive(float(f[i]), g[i])
+        if prune_margin is not None and len(runs) > 1:
+            limit = min(r.best_f for r in runs) + prune_margin
+            for r in active:
+                if not r.done and r.n_evals >= PRUNE_AFTER and r.best_f > limit:
+                    r.done = True
     params = np.array([r.best_z for r in runs]) * _SCALE
     return params, np.array([r.best_f for r in runs])
 
 
 def _fit_many(
-    prob: _Problem, seeds: FloatArray, seed_time: float, max_evals: int
+    prob: _Problem,
+    seeds: FloatArray,
+    seed_time: float,
+    max_evals: int,
+    prune_margin: float | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Fits from several seed positions (k, 3); t0 of each initialised by a small scan."""
     rel = seeds - prob.cog
@@ -397,7 +425,7 @@ def _fit_many(
         cands = np.column_stack([cands, seed_time - (rel @ prob.p) * _INV_C])
     vals = prob.nll_scan_t0(ab, cands)
     t0 = cands[np.arange(cands.shape[0]), np.argmin(vals, axis=1)]
-    return _minimise_many(prob, np.column_stack([ab, t0]), max_evals)
+    return _minimise_many(prob, np.column_stack([ab, t0]), max_evals, prune_margin)
 
 
 def _result(prob: _Problem, hits: HitSeries, params: FloatArray, f: float) -> TrackFit:
@@ -456,6 +484,7 @@ def fit_pixel(
     sigma: float = PANDEL_JITTER_NS,
     noise_floor: float = NOISE_FLOOR_PER_NS,
     max_evals: int = MAX_EVALS,
+    prune_margin: float | None = PRUNE_MARGIN,
 ) -> TrackFit:
     """Best (lowest llh; first on ties) :func:`fit_track` over the seed plus rotated variations.
 
@@ -464,6 +493,8 @@ def fit_pixel(
     fit the seed itself (the default cylinder does). Along-track components are projected away
     (the vertex is pinned to the COG's closest approach), so the default cylinder amounts to the
     seed plus six transverse seeds 150 m away, 60 deg apart. ``n_evals`` counts all variations.
+    ``prune_margin`` (nat; None = off) abandons variations that stay far above the best one (see
+    the module docstring).
     """
     if len(hits) == 0:
         raise ValueError("fit_pixel needs a non-empty HitSeries")
@@ -473,6 +504,6 @@ def fit_pixel(
         offsets = np.zeros((1, 3))
     seed = np.asarray(seed_pos, dtype=np.float64).reshape(3)
     prob = _Problem(hits, zenith, azimuth, mpe=mpe, sigma=sigma, noise_floor=noise_floor)
-    params, f = _fit_many(prob, seed + offsets, seed_time, max_evals)
+    params, f = _fit_many(prob, seed + offsets, seed_time, max_evals, prune_margin)
     i = int(np.argmin(f))
     return _result(prob, hits, params[i], float(f[i]))
