@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export MONGODB_URI ?= mongodb://127.0.0.1:$(or $(FERRETDB_PORT),27017)
 
-.PHONY: setup up down demo test lint typecheck pytest bench docs clean
+.PHONY: setup up down demo demo-dummy test lint typecheck pytest bench docs clean
 
 setup:
 	bash scripts/setup.sh
@@ -15,6 +15,9 @@ down:
 
 demo: up
 	$(PY) scripts/demo.py
+
+demo-dummy: up
+	$(PY) scripts/demo.py --dummy
 
 lint:
 	.venv/bin/ruff format --check .
