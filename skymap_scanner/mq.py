@@ -91,7 +91,7 @@ def _amqp_url(broker: BrokerSettings) -> str:
     port = parsed.port or 5672
     vhost = urllib.parse.quote(parsed.path.strip("/"), safe="")
     creds = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}@"
-    return f"amqp://{creds}{host}:{port}/{vhost}"
+    return f"amqp://{creds}{host}:{port}/{vhost}?heartbeat={broker.broker_heartbeat_s}"
 
 
 async def _declare(channel: aio_pika.abc.AbstractChannel, name: str) -> aio_pika.abc.AbstractQueue:

@@ -18,6 +18,11 @@ class BrokerSettings(BaseSettings):
         "localhost", description="broker address, [user[:pass]@]host[:port][/vhost]"
     )
     broker_auth: SecretStr = Field(SecretStr(""), description="broker auth token (password)")
+    broker_heartbeat_s: int = Field(
+        60,
+        ge=0,
+        description="AMQP heartbeat; the event loop answers it even during long reconstructions",
+    )
 
 
 class ServerSettings(BrokerSettings):
