@@ -3,6 +3,7 @@ the scanner server, the client manager and worker processes."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -42,7 +43,9 @@ async def wait_final(rest: httpx.AsyncClient, scan_id: str, timeout_s: float = 1
     return states
 
 
-async def test_scan_reaches_final_result_through_rest(rest: httpx.AsyncClient) -> None:
+async def test_scan_reaches_final_result_through_rest(
+    rest: httpx.AsyncClient, skydriver: SkyDriver
+) -> None:
     scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.1})
     states = await wait_final(rest, scan_id)
     assert any(s.startswith("PENDING__") for s in states), states
@@ -75,6 +78,17 @@ async def test_scan_reaches_final_result_through_rest(rest: httpx.AsyncClient) -
     assert manifest["progress"]["summary"] == "The Skymap Scanner has finished."
     assert manifest["progress"]["processing_stats"]["finished"] is True
     assert manifest["scan_metadata"]["nside_progression"] == {"1": 0, "2": 12, "4": 12}
+
+    # the scan instance's token never shows: not in the manifest, the status, nor the logs
+    status = (await rest.get(f"/scan/{scan_id}/status")).json()
+    assert "eyJ" not in json.dumps(manifest) + json.dumps(status)  # a JWT starts with eyJ
+    scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
+    for log in [
+        scan_dir / "server.log",
+        scan_dir / "client-manager.log",
+        *scan_dir.glob("workers/*.log"),
+    ]:
+        assert "eyJ" not in log.read_text(), log
 
 
 def _worker_pid(scan_dir: Path, index: int) -> int | None:
