@@ -23,12 +23,12 @@ from typing import Any, Protocol
 
 import htcondor2
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from skydriver.errors import LaunchError
 
 from .base import WorkerBackend, WorkerStatus, Workforce
 from .condor_submit import TOKEN_FILE_NAME, WORKER_PYTHON, make_submit
+from .worker_settings import RemoteWorkerSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -46,33 +46,10 @@ PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode"]
 MAX_ERROR_LEN = 200
 
 
-class CondorBackendSettings(BaseSettings):
+class CondorBackendSettings(RemoteWorkerSettings):
     """`CLIENT_MANAGER_*` settings of the condor backend (worker sizes are set by the launcher).
     The schedd itself is found through the usual HTCondor configuration (CONDOR_CONFIG)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CLIENT_MANAGER_", extra="ignore", populate_by_name=True
-    )
-
-    worker_image: str = Field(min_length=1, description="image of the workers (client image)")
-    worker_memory_bytes: int = Field(8_000_000_000, gt=0, description="memory per worker")
-    worker_disk_bytes: int = Field(1_000_000_000, gt=0, description="disk per worker (bytes)")
-    worker_priority: int = Field(0, description="HTCondor job priority (the scan's priority)")
-    worker_max_runtime_s: int = Field(
-        86400, gt=0, description="a worker running longer is held (allowed_job_duration)"
-    )
-    pixel_timeout_s: float = Field(
-        1800.0,
-        gt=0,
-        validation_alias=AliasChoices("SKYSCAN_PIXEL_TIMEOUT_S", "pixel_timeout_s"),
-        description="SKYSCAN_PIXEL_TIMEOUT_S given to workers",
-    )
-    broker_type: str = Field(
-        "rabbitmq", validation_alias=AliasChoices("SKYSCAN_BROKER_TYPE", "broker_type")
-    )
-    broker_address: str = Field(
-        "localhost", validation_alias=AliasChoices("SKYSCAN_BROKER_ADDRESS", "broker_address")
-    )
     broker_auth: SecretStr = Field(
         SecretStr(""),
         validation_alias=AliasChoices("SKYSCAN_BROKER_AUTH", "broker_auth"),

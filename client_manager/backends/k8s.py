@@ -17,8 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
 
 from skydriver.errors import LaunchError
 from skydriver.launch.k8s import (
@@ -41,6 +40,7 @@ from .k8s_objects import (
     worker_selector,
     workforce_counts,
 )
+from .worker_settings import RemoteWorkerSettings
 
 if TYPE_CHECKING:
     from kubernetes.client import V1ConfigMap, V1Job, V1OwnerReference, V1PodList
@@ -48,36 +48,11 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
-class K8sBackendSettings(BaseSettings):
+class K8sBackendSettings(RemoteWorkerSettings):
     """`CLIENT_MANAGER_*` settings of the k8s backend; the k8s launcher sets them in the scan Job.
     The broker's type/address/timeout are the scanner's own `SKYSCAN_*` variables."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CLIENT_MANAGER_", extra="ignore", populate_by_name=True
-    )
-
-    worker_image: str = Field(min_length=1, description="image of the workers (client image)")
-    worker_memory_bytes: int = Field(8_000_000_000, gt=0, description="memory per worker")
-    worker_disk_bytes: int = Field(
-        1_000_000_000, gt=0, description="ephemeral storage per worker (bytes)"
-    )
     worker_cpu: float = Field(1.0, gt=0, description="CPU cores per worker (request = limit)")
-    worker_priority: int = Field(0, description="scan priority (not used by Kubernetes)")
-    worker_max_runtime_s: int = Field(
-        86400, gt=0, description="the worker Job is stopped after this many seconds"
-    )
-    pixel_timeout_s: float = Field(
-        1800.0,
-        gt=0,
-        validation_alias=AliasChoices("SKYSCAN_PIXEL_TIMEOUT_S", "pixel_timeout_s"),
-        description="SKYSCAN_PIXEL_TIMEOUT_S given to workers",
-    )
-    broker_type: str = Field(
-        "rabbitmq", validation_alias=AliasChoices("SKYSCAN_BROKER_TYPE", "broker_type")
-    )
-    broker_address: str = Field(
-        "localhost", validation_alias=AliasChoices("SKYSCAN_BROKER_ADDRESS", "broker_address")
-    )
     k8s_namespace: str = Field("skydriver", description="namespace of the worker Job")
     k8s_secret_name: str = Field(
         "skydriver-secrets", description="Secret with the broker token (by reference)"
