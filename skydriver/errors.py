@@ -37,6 +37,13 @@ class InvalidEvent(SkyDriverError):
     status = 422
 
 
+class UnprocessableAction(SkyDriverError):
+    """A well-formed request the scan's current state does not allow (e.g. adding workers to a deleted
+    scan)."""
+
+    status = 422
+
+
 class LaunchError(SkyDriverError):
     """A scan instance could not be started; `reason` is one of timeout, quota, image, unreachable."""
 

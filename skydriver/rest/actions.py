@@ -5,17 +5,13 @@ from __future__ import annotations
 import time
 
 from ..auth import Role, requires
-from ..errors import ScanConflict
+from ..errors import UnprocessableAction
 from ..ids import new_scan_id
 from ..models.api import AddWorkersBody, RescanBody
 from ..scanning import scanner_server_args
 from .base import BaseHandler
 from .openapi import Op
 from .scans import project
-
-
-class UnprocessableAction(ScanConflict):
-    status = 422
 
 
 class RescanHandler(BaseHandler):

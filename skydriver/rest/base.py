@@ -52,9 +52,7 @@ def validation_message(err: ValidationError) -> str:
             parts.append(f"'{field}' is a required property")
         elif e["type"] == "extra_forbidden":
             parts.append(f"Additional properties are not allowed ('{field}' was unexpected)")
-        elif e["type"] == "value_error" and not loc:
-            parts.append(str(e["ctx"]["error"]) if "ctx" in e else e["msg"])
-        elif e["type"] == "value_error":
+        elif e["type"] == "value_error":  # our validators' messages stand as they are
             parts.append(str(e["ctx"]["error"]) if "ctx" in e else e["msg"])
         else:
             parts.append(f"'{_loc(loc)}': {e['msg']}")
