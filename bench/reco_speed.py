@@ -13,7 +13,7 @@
    whole process (server, broker round trips, 2 real worker processes) and reports its wall time and the
    best-fit error. Needs RabbitMQ on localhost (``make up``).
 
-Run: ``.venv/bin/python bench/reco_speed.py`` (about 3 minutes). Targets: <= 10 ms per pixel-variation,
+Run: ``.venv/bin/python bench/reco_speed.py`` (about a minute). Targets: <= 10 ms per pixel-variation,
 full scan < 2 minutes.
 """
 
