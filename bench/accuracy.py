@@ -168,13 +168,13 @@ def scan_in_process(
     }
     reporter = Reporter(list(sinks), tracker, meta, scan_metadata, 1e9, 1e9)
     transport = InProcessTransport(reco)
-    make_task = task_factory(
+    make_tasks = task_factory(
         scan_id, reco_algo, startup.realtime_format_version, state, startup.fallback_seed
     )
 
     async def drive() -> None:
         await reporter.send_progress(state, "The Skymap Scanner has started up.")
-        await run_scan(state, transport, reporter, make_task, shuffle_seed=scan_id)
+        await run_scan(state, transport, reporter, make_tasks, shuffle_seed=scan_id)
         await reporter.send_result(state, final=True)
         await reporter.send_progress(state, "The Skymap Scanner has finished.", urgent=True)
 

@@ -1,6 +1,7 @@
 """Pixel selection and refinement, ported from the original scanner's algorithm (reference §2.2).
 
-All HEALPix use is RING ordering; `pix2ang` gives (colatitude θ, RA φ) and Dec = π/2 − θ.
+All HEALPix use is RING ordering (through `healpix`, our numpy port of the few functions needed);
+`pix2ang` gives (colatitude θ, RA φ) and Dec = π/2 − θ.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import healpy
 import numpy as np
+
+from . import healpix
 
 #: The original's neighbour rule threshold on 2·|Δllh| (so large it practically never fires; kept for fidelity).
 NEIGHBOUR_LLH_THRESHOLD = 200000.0
@@ -40,8 +42,21 @@ NSidesDict = dict[int, dict[int, PixelReco]]
 
 def pixel_direction(nside: int, pixel: int) -> tuple[float, float]:
     """(RA, Dec) in radians of a RING pixel centre."""
-    theta, phi = healpy.pix2ang(nside, pixel)
+    theta, phi = healpix.pix2ang(nside, pixel)
     return float(phi), float(math.pi / 2 - theta)
+
+
+def pixel_directions(pixels: Sequence[tuple[int, int]]) -> list[tuple[float, float]]:
+    """(RA, Dec) in radians of many (nside, RING pixel) centres, in order."""
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(pixels)
+    by_nside: dict[int, list[int]] = {}
+    for i, (nside, _) in enumerate(pixels):
+        by_nside.setdefault(nside, []).append(i)
+    for nside, idx in by_nside.items():
+        theta, phi = healpix.pix2ang(nside, [pixels[i][1] for i in idx])
+        for i, ra, dec in zip(idx, phi.tolist(), (math.pi / 2 - theta).tolist(), strict=True):
+            out[i] = (ra, dec)
+    return out
 
 
 def global_minimum(nsides_dict: NSidesDict) -> tuple[int, int] | None:
@@ -59,12 +74,12 @@ def _upgrade_to_nside(nside: int, pixels: set[int], target: int) -> set[int]:
     """All descendants at `target` of RING pixels at `nside` (via nested indices: children of k are 4k..4k+3)."""
     if not pixels:
         return set()
-    nested = healpy.ring2nest(nside, np.fromiter(pixels, dtype=np.int64))
+    nested = healpix.ring2nest(nside, np.fromiter(pixels, dtype=np.int64))
     current = nside
     while current < target:
         nested = (nested[:, None] * 4 + np.arange(4, dtype=np.int64)[None, :]).ravel()
         current *= 2
-    return {int(p) for p in healpy.nest2ring(target, nested)}
+    return {int(p) for p in healpix.nest2ring(target, nested)}
 
 
 def choose_pixels_to_reconstruct(
@@ -73,7 +88,7 @@ def choose_pixels_to_reconstruct(
     """(nside, pixel) pairs to reconstruct next, given what has been collected and a progression slice."""
     if not nsides_dict:
         n0 = steps[0][0]
-        return {(n0, p) for p in range(healpy.nside2npix(n0))}
+        return {(n0, p) for p in range(healpix.nside2npix(n0))}
 
     result: set[tuple[int, int]] = set()
     gmin = global_minimum(nsides_dict)
@@ -83,24 +98,18 @@ def choose_pixels_to_reconstruct(
         finished = nsides_dict[cur]
         chosen: set[int] = set()
         # neighbour rule (practically never fires; kept as the original)
-        for p, reco in finished.items():
-            if math.isnan(reco.llh):
-                continue
-            for q in healpy.get_all_neighbours(cur, p):
-                q = int(q)
-                if q == -1 or q not in finished:
-                    continue
-                if 2 * abs(reco.llh - finished[q].llh) > NEIGHBOUR_LLH_THRESHOLD:
+        scanned = [p for p, reco in finished.items() if not math.isnan(reco.llh)]
+        for p, around in zip(scanned, healpix.neighbours(cur, scanned).tolist(), strict=True):
+            for q in around:
+                if q in finished and (
+                    2 * abs(finished[p].llh - finished[q].llh) > NEIGHBOUR_LLH_THRESHOLD
+                ):
                     chosen.update((p, q))
         # global-minimum rule: every cur-pixel within r of the global minimum's centre
         if gmin is not None:
-            radius = math.sqrt(ext * healpy.nside2pixarea(cur) / math.pi)
-            vec = healpy.pix2vec(*gmin)
-            # query_disc(inclusive=True) over-selects; filter centres strictly inside the radius
-            candidates = healpy.query_disc(cur, vec, radius, inclusive=True)
-            cand_vecs = np.array(healpy.pix2vec(cur, candidates)).T
-            dots = np.clip(cand_vecs @ np.asarray(vec), -1.0, 1.0)
-            chosen.update(int(p) for p in candidates[np.arccos(dots) < radius])
+            radius = math.sqrt(ext * healpix.nside2pixarea(cur) / math.pi)
+            centre = healpix.pix2vec(*gmin)
+            chosen.update(int(p) for p in healpix.pixels_within(cur, centre, radius))
         result.update((nxt, child) for child in _upgrade_to_nside(cur, chosen, nxt))
     return result
 

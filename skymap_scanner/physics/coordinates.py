@@ -626,9 +626,9 @@ def dir_to_equa(
 
 def healpix_pixel_to_radec(nside: int, pixel: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Centre of HEALPix RING ``pixel`` as J2000 (ra, dec), radians, with dec = pi/2 - theta."""
-    import healpy
+    from ..healpix import pix2ang
 
-    theta, phi = healpy.pix2ang(nside, np.asarray(pixel, dtype=np.int64), nest=False)
+    theta, phi = pix2ang(nside, pixel)
     theta_a, phi_a = _as_float_array(theta), _as_float_array(phi)
     return phi_a, np.asarray(np.pi / 2.0 - theta_a, dtype=np.float64)
 

@@ -185,7 +185,7 @@ async def run_server(
             )
         )
         transport = MQTransport(publisher, consumer, settings.mq_timeout_from_clients, kill_switch)
-        make_task = task_factory(
+        make_tasks = task_factory(
             scan_id,
             request.reco_algo,
             startup.realtime_format_version,
@@ -193,7 +193,9 @@ async def run_server(
             startup.fallback_seed,
         )
         try:
-            await run_scan(state, transport, reporter, make_task, kill_switch, shuffle_seed=scan_id)
+            await run_scan(
+                state, transport, reporter, make_tasks, kill_switch, shuffle_seed=scan_id
+            )
         except ScanAborted:
             LOG.warning("scan %s aborted (deleted in SkyDriver)", scan_id)
             raise

@@ -7,14 +7,13 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
-import healpy
-
+from .. import healpix
 from ..events import EventMetadata
 from ..messages import PixelResult, PixelTask, Seed
-from ..pixels import NSidesDict, pixel_direction
+from ..pixels import NSidesDict, pixel_directions
 from .progress import ProgressTracker
 from .result import build_result
 from .sinks import ReportSink
@@ -39,23 +38,37 @@ class Transport(Protocol):
         ...
 
 
-def parent_seed(
-    nsides_dict: NSidesDict, min_nside: int, nside: int, pixel: int, fallback: Seed
-) -> Seed:
-    """The seed of a pixel: its ancestor's fit at the nearest coarser scanned nside, else the fallback."""
-    theta, phi = healpy.pix2ang(nside, pixel)
-    coarse = nside // 2
-    while coarse >= min_nside:
-        if coarse in nsides_dict:
-            ancestor = nsides_dict[coarse].get(int(healpy.ang2pix(coarse, theta, phi)))
-            if ancestor is not None:
-                if math.isnan(ancestor.llh):
-                    return fallback
-                return Seed(
-                    x=ancestor.x, y=ancestor.y, z=ancestor.z, t=ancestor.t, energy=ancestor.energy
-                )
-        coarse //= 2
-    return fallback
+def parent_seeds(
+    nsides_dict: NSidesDict, min_nside: int, pixels: Sequence[tuple[int, int]], fallback: Seed
+) -> list[Seed]:
+    """The seed of each (nside, pixel): its ancestor's fit at the nearest coarser scanned nside that has the
+    ancestor (the fallback if that fit failed, or if no coarser nside has it)."""
+    seeds = [fallback] * len(pixels)
+    by_nside: dict[int, list[int]] = {}
+    for i, (nside, _) in enumerate(pixels):
+        by_nside.setdefault(nside, []).append(i)
+    for nside, pending in by_nside.items():
+        coarse = nside // 2
+        while pending and coarse >= min_nside:
+            known = nsides_dict.get(coarse)
+            if known:
+                ancestors = healpix.parent(nside, [pixels[i][1] for i in pending], coarse)
+                unresolved = []
+                for i, ancestor_pixel in zip(pending, ancestors.tolist(), strict=True):
+                    ancestor = known.get(ancestor_pixel)
+                    if ancestor is None:
+                        unresolved.append(i)
+                    elif not math.isnan(ancestor.llh):
+                        seeds[i] = Seed(
+                            x=ancestor.x,
+                            y=ancestor.y,
+                            z=ancestor.z,
+                            t=ancestor.t,
+                            energy=ancestor.energy,
+                        )
+                pending = unresolved
+            coarse //= 2
+    return seeds
 
 
 class Reporter:
@@ -127,7 +140,7 @@ async def run_scan(
     state: ScanState,
     transport: Transport,
     reporter: Reporter,
-    make_task: Callable[[int, int, int], PixelTask],
+    make_tasks: Callable[[Sequence[tuple[int, int]]], list[PixelTask]],
     kill_switch: Callable[[], Awaitable[None]] | None = None,
     shuffle_seed: str = "",
 ) -> None:
@@ -145,7 +158,7 @@ async def run_scan(
         if new:
             rng.shuffle(new)
             state.register_sent(new)
-            tasks = [make_task(n, p, v) for n, p in new for v in range(state.n_posvar)]
+            tasks = make_tasks(new)
             LOG.info("sending %d pixels (%d messages)", len(new), len(tasks))
             await transport.publish(tasks)
             await reporter.after_sent(state, len(new))
@@ -181,22 +194,29 @@ def task_factory(
     realtime_format_version: str,
     state: ScanState,
     fallback: Seed,
-) -> Callable[[int, int, int], PixelTask]:
-    def make(nside: int, pixel: int, posvar: int) -> PixelTask:
-        ra, dec = pixel_direction(nside, pixel)
-        return PixelTask(
-            scan_id=scan_id,
-            reco_algo=reco_algo,
-            realtime_format_version=realtime_format_version,
-            nside=nside,
-            pixel=pixel,
-            posvar=posvar,
-            ra=ra,
-            dec=dec,
-            seed=parent_seed(
-                state.nsides_dict, state.progression.min_nside, nside, pixel, fallback
-            ),
-            sent_at=time.time(),
-        )
+) -> Callable[[Sequence[tuple[int, int]]], list[PixelTask]]:
+    """Makes the messages for a batch of (nside, pixel): one per position variation, in the batch's order."""
+
+    def make(pixels: Sequence[tuple[int, int]]) -> list[PixelTask]:
+        seeds = parent_seeds(state.nsides_dict, state.progression.min_nside, pixels, fallback)
+        sent_at = time.time()
+        return [
+            PixelTask(
+                scan_id=scan_id,
+                reco_algo=reco_algo,
+                realtime_format_version=realtime_format_version,
+                nside=nside,
+                pixel=pixel,
+                posvar=posvar,
+                ra=ra,
+                dec=dec,
+                seed=seed,
+                sent_at=sent_at,
+            )
+            for (nside, pixel), (ra, dec), seed in zip(
+                pixels, pixel_directions(pixels), seeds, strict=True
+            )
+            for posvar in range(state.n_posvar)
+        ]
 
     return make

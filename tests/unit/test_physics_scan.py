@@ -92,12 +92,12 @@ def scan(
     sink = RecordingFileSink(output_dir, result_filename(meta, progression.nsides))
     tracker = ProgressTracker(progression, reco_cls.n_posvar, 1.0, 60)
     reporter = Reporter([sink], tracker, meta, {"scan_id": scan_id}, 60, 60)
-    make_task = task_factory(
+    make_tasks = task_factory(
         scan_id, reco_algo, startup.realtime_format_version, state, startup.fallback_seed
     )
 
     async def drive() -> None:
-        await run_scan(state, InProcessTransport(reco), reporter, make_task, shuffle_seed=scan_id)
+        await run_scan(state, InProcessTransport(reco), reporter, make_tasks, shuffle_seed=scan_id)
         await reporter.send_result(state, final=True)
 
     asyncio.run(drive())

@@ -16,7 +16,13 @@ from skymap_scanner.messages import PixelResult, PixelTask, RecoPixelVariation, 
 from skymap_scanner.nsides import InvalidNsides, NSideProgression
 from skymap_scanner.pixels import PixelReco, choose_pixels_to_reconstruct
 from skymap_scanner.server.progress import ProgressTracker
-from skymap_scanner.server.scan import ClientsTimedOut, Reporter, run_scan, task_factory
+from skymap_scanner.server.scan import (
+    ClientsTimedOut,
+    Reporter,
+    parent_seeds,
+    run_scan,
+    task_factory,
+)
 from skymap_scanner.server.state import ScanState
 
 TARGET_RA, TARGET_DEC = 1.2345, -0.4321  # radians
@@ -71,8 +77,8 @@ async def scan(nsides: str, threshold: float) -> tuple[ScanState, InMemoryTransp
     transport = InMemoryTransport()
     tracker = ProgressTracker(progression, 1, threshold, 60)
     reporter = Reporter([], tracker, META, {}, 60, 120)
-    make_task = task_factory("test", "dummy", "", state, Seed(x=0, y=0, z=0, t=0))
-    await run_scan(state, transport, reporter, make_task, shuffle_seed="fixed")
+    make_tasks = task_factory("test", "dummy", "", state, Seed(x=0, y=0, z=0, t=0))
+    await run_scan(state, transport, reporter, make_tasks, shuffle_seed="fixed")
     return state, transport
 
 
@@ -147,3 +153,29 @@ def test_refinement_sizes_match_the_reference_radii() -> None:
 def test_bad_progressions_are_refused(spec: str, message: str) -> None:
     with pytest.raises(InvalidNsides, match=message):
         NSideProgression.parse(spec)
+
+
+def _reco(nside: int, pixel: int, llh: float, x: float) -> PixelReco:
+    return PixelReco(nside, pixel, llh, 0.0, 0.0, x, 0.0, 0.0, 0.0, 1.0)
+
+
+def test_seeds_come_from_the_nearest_scanned_ancestor() -> None:
+    fallback = Seed(x=-1.0, y=0.0, z=0.0, t=0.0)
+    fine = [(64, p) for p in (0, 1000, 20000, 49151)]
+    ancestors_8 = [int(healpy.ang2pix(8, *healpy.pix2ang(64, p))) for _, p in fine]
+    ancestors_32 = [int(healpy.ang2pix(32, *healpy.pix2ang(64, p))) for _, p in fine]
+    nsides_dict = {
+        8: {
+            ancestors_8[0]: _reco(8, ancestors_8[0], 1.0, 8.0),
+            ancestors_8[1]: _reco(8, ancestors_8[1], 1.0, 8.0),
+        },
+        # nside 32 holds pixel 0's ancestor (nearer than nside 8) and a failed fit for pixel 2's
+        32: {
+            ancestors_32[0]: _reco(32, ancestors_32[0], 1.0, 32.0),
+            ancestors_32[2]: _reco(32, ancestors_32[2], math.nan, 32.0),
+        },
+    }
+    seeds = parent_seeds(nsides_dict, 8, fine, fallback)
+    assert [s.x for s in seeds] == [32.0, 8.0, -1.0, -1.0]  # nearest; next coarser; NaN; none
+    # the finest scanned nside is never its own ancestor
+    assert parent_seeds(nsides_dict, 8, [(8, ancestors_8[0])], fallback) == [fallback]
