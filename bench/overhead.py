@@ -157,6 +157,8 @@ def main() -> None:
     print(f"push+pull {n} result messages (1 producer, 1 consumer, prefetch 300): {r:6.2f} s")
     print(f"baseline = both (the scan moves one task and one result per pixel):   {t + r:6.2f} s")
     print(f"ratio scan / baseline: {scan_wall / (t + r):.2f}")
+    per_run = [s / (a + b) for s, a, b in zip(scans, tasks, results, strict=True)]
+    print("ratio of each run: " + ", ".join(f"{x:.2f}" for x in per_run))
     mq = asyncio.run(mqclient_push_pull(n))
     print(f"for comparison, push+pull {n} task messages through oms-mqclient:  {mq:6.2f} s")
 

@@ -5,19 +5,25 @@ Messages use oms-mqclient's wire format (zstd-compressed JSON `{"headers", "data
 AMQP through aio-pika: mqclient's RabbitMQ client blocks the event loop, waits for a broker confirm per message,
 and its multi-channel consumer adds up to two whole-second waits whenever a queue is momentarily empty — which
 on a scan's bursty traffic cost more time than the reconstructions (see README, "Message broker"). Other
-broker types (NATS, Pulsar) go through mqclient's `Queue` unchanged."""
+broker types (NATS, Pulsar) go through mqclient's `Queue` unchanged.
+
+A broker that goes away (restart, failover) costs nothing: connections are aio-pika's robust ones, which
+reconnect and restore their channels, queues and consumers; a publish retries until the broker confirms it
+(up to `broker_outage_timeout_s`); an ack that cannot reach the broker is dropped, since the broker
+redelivers every unacknowledged message (the server ignores the duplicate result that may follow)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import urllib.parse
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aio_pika
+import aiormq.exceptions
 import mqclient
 from mqclient.broker_client_interface import Message as MQMessage
 from pydantic import BaseModel
@@ -28,6 +34,18 @@ LOG = logging.getLogger(__name__)
 
 #: publishes in flight at once when sending many messages (pipelined publisher confirms)
 PUBLISH_WINDOW = 500
+#: what a broker that went away raises (a refused publish, DeliveryError, is retried the same way)
+BROKER_AWAY = (
+    aio_pika.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+)
+#: seconds between attempts while the broker is away; the robust connection reconnects at this interval too
+RECONNECT_INTERVAL_S = 1.0
+
+
+class BrokerUnavailable(Exception):
+    """The broker stayed away longer than `broker_outage_timeout_s`."""
 
 
 def to_clients_queue(scan_id: str) -> str:
@@ -101,15 +119,33 @@ async def _declare(channel: aio_pika.abc.AbstractChannel, name: str) -> aio_pika
 
 # -- RabbitMQ through aio-pika ------------------------------------------------------------------
 class _AmqpPublisher:
-    def __init__(self, channel: aio_pika.abc.AbstractChannel, name: str) -> None:
+    def __init__(self, channel: aio_pika.abc.AbstractChannel, name: str, outage_s: float) -> None:
         self.channel = channel
         self.name = name
+        self.outage_s = outage_s
 
     async def _publish(self, body: bytes) -> None:
-        await self.channel.default_exchange.publish(
-            aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=self.name,
-        )
+        """Publish and wait for the broker's confirm, retrying while the broker is away."""
+        give_up_at: float | None = None
+        while True:
+            try:
+                await self.channel.default_exchange.publish(
+                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=self.name,
+                )
+                if give_up_at is not None:
+                    LOG.info("published to %s again: the broker is back", self.name)
+                return
+            except BROKER_AWAY as e:
+                now = asyncio.get_running_loop().time()
+                if give_up_at is None:
+                    give_up_at = now + self.outage_s
+                    LOG.warning("publish to %s failed (%r); retrying", self.name, e)
+                if now > give_up_at:
+                    raise BrokerUnavailable(
+                        f"the broker did not take a message for {self.outage_s:g}s: {e!r}"
+                    ) from e
+                await asyncio.sleep(RECONNECT_INTERVAL_S)
 
     async def send(self, message: BaseModel) -> None:
         await self._publish(_encode(message))
@@ -151,28 +187,41 @@ class _AmqpConsumer:
             yield Received(MQMessage(raw.delivery_tag or 0, raw.body).data, raw)
 
     async def ack(self, msg: Received) -> None:
-        await msg.handle.ack()
+        await self._settle(msg.handle.ack())
 
     async def ack_all(self, msgs: list[Received]) -> None:
         if msgs:  # delivery tags grow on a channel: acking the last with `multiple` acks all
-            await msgs[-1].handle.ack(multiple=True)
+            await self._settle(msgs[-1].handle.ack(multiple=True))
+
+    @staticmethod
+    async def _settle(call: Awaitable[None]) -> None:
+        """Ack/nack; if the broker went away meanwhile, it redelivers the message, so dropping is right."""
+        try:
+            await call
+        except BROKER_AWAY as e:
+            LOG.warning("could not settle a message (%r); the broker will redeliver it", e)
 
     def has_buffered(self) -> bool:
         return not self._inbox.empty()
 
     async def queue_exists(self) -> bool:
-        channel = await self.connection.channel()
+        try:
+            channel = await self.connection.channel()
+        except BROKER_AWAY:
+            return True  # cannot tell while the broker is away
         try:
             await channel.declare_queue(self.queue.name, passive=True)
             return True
-        except aio_pika.exceptions.ChannelClosed:
-            return False  # 404 NOT_FOUND closes the channel
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return False  # 404 NOT_FOUND (it also closes the channel)
+        except BROKER_AWAY:
+            return True
         finally:
             if not channel.is_closed:
                 await channel.close()
 
     async def nack(self, msg: Received) -> None:
-        await msg.handle.nack(requeue=True)
+        await self._settle(msg.handle.nack(requeue=True))
 
 
 # -- other brokers through mqclient ---------------------------------------------------------------
@@ -225,14 +274,18 @@ class _MQConsumer:
 
 
 # -- opening ----------------------------------------------------------------------------------
+async def _connect(broker: BrokerSettings) -> aio_pika.abc.AbstractRobustConnection:
+    return await aio_pika.connect_robust(_amqp_url(broker), reconnect_interval=RECONNECT_INTERVAL_S)
+
+
 @asynccontextmanager
 async def open_publisher(broker: BrokerSettings, name: str) -> AsyncIterator[Publisher]:
     if broker.broker_type == "rabbitmq":
-        connection = await aio_pika.connect_robust(_amqp_url(broker))
+        connection = await _connect(broker)
         async with connection:
             channel = await connection.channel(publisher_confirms=True)
             await _declare(channel, name)
-            yield _AmqpPublisher(channel, name)
+            yield _AmqpPublisher(channel, name, broker.broker_outage_timeout_s)
     else:
         async with _mq_queue(broker, name, 1, 1).open_pub() as pub:
             yield _MQPublisher(pub)
@@ -243,7 +296,7 @@ async def open_consumer(
     broker: BrokerSettings, name: str, *, prefetch: int = 1, timeout_s: float = 1.0
 ) -> AsyncIterator[Consumer]:
     if broker.broker_type == "rabbitmq":
-        connection = await aio_pika.connect_robust(_amqp_url(broker))
+        connection = await _connect(broker)
         async with connection:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=prefetch)

@@ -23,6 +23,12 @@ class BrokerSettings(BaseSettings):
         ge=0,
         description="AMQP heartbeat; the event loop answers it even during long reconstructions",
     )
+    broker_outage_timeout_s: float = Field(
+        300,
+        gt=0,
+        description="how long the server and workers wait for a broker that went away (RabbitMQ: they "
+        "reconnect and carry on, nothing lost) before giving up",
+    )
 
 
 class ServerSettings(BrokerSettings):

@@ -3,6 +3,7 @@ the scanner server, the client manager and worker processes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -225,3 +226,40 @@ async def test_scanner_server_killed_mid_scan_resumes(
     check_pixel_selection(result, "1:0 2:12 4:12")
     scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
     assert "resuming scan" in (scan_dir / "server.log").read_text()
+
+
+async def _rabbitmqctl(*args: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, f"rabbitmqctl {' '.join(args)}: {err.decode()}"
+
+
+async def test_broker_restart_mid_scan_loses_nothing(
+    rest: httpx.AsyncClient, skydriver: SkyDriver
+) -> None:
+    """RabbitMQ stops and starts again in the middle of a scan: the server and the workers reconnect on
+    their own (no worker is replaced, no server restarted) and every pixel arrives exactly once."""
+    scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.2})
+
+    async def partial_result() -> bool:
+        result = (await rest.get(f"/scan/{scan_id}/result")).json()
+        return bool(result.get("skyscan_result", {}).get("nside-1")) and not result["is_final"]
+
+    await wait_for(partial_result, 60, "a partial result", interval_s=0.05)
+    await _rabbitmqctl("stop_app")
+    await _rabbitmqctl("start_app")
+    await _rabbitmqctl("await_startup")
+    await wait_final(rest, scan_id)
+
+    result = (await rest.get(f"/scan/{scan_id}/result")).json()["skyscan_result"]
+    check_pixel_selection(result, "1:0 2:12 4:12")  # complete, closed, no pixel twice
+    scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
+    manager_log = (scan_dir / "client-manager.log").read_text()
+    assert "replacing it" not in manager_log
+    assert manager_log.count("started worker") == 2
+    server_log = (scan_dir / "server.log").read_text()
+    assert "resuming scan" not in server_log  # the first server process finished the scan
+    worker_logs = "".join(p.read_text() for p in scan_dir.glob("workers/*.log"))
+    assert "the broker is back" in worker_logs + server_log  # a publish did meet the outage

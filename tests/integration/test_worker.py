@@ -87,3 +87,13 @@ async def test_long_reconstruction_outlives_heartbeats(tmp_path: Path) -> None:
         if worker.returncode is None:
             worker.kill()
         await delete_queues(broker, [to_clients_queue(scan_id), from_clients_queue(scan_id)])
+
+
+async def test_a_consumer_sees_its_queue_deleted() -> None:
+    """How a worker learns that its scan ended: the server deletes the queues."""
+    broker = BrokerSettings()
+    name = to_clients_queue(f"gone{uuid.uuid4().hex[:10]}")
+    async with open_consumer(broker, name, timeout_s=0.1) as sub:
+        assert await sub.queue_exists()
+        await delete_queues(broker, [name])
+        assert not await sub.queue_exists()
