@@ -220,12 +220,36 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
     return 0
 
 
+class StoppedBySignal(Exception):
+    """SIGTERM/SIGINT: the launcher stops the scan (deleted), or the cluster evicts the pod."""
+
+
 async def _serve(settings: ServerSettings, request: ScanRequest) -> None:
+    """Run the server; on SIGTERM/SIGINT stop it cleanly, so that the scan's queues (and the pixels still
+    waiting in them) are deleted rather than left on the broker. A resumed server re-sends what is missing."""
     from .server.main import cleanup_queues, run_server
 
+    task = asyncio.current_task()
+    assert task is not None
+    signalled: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        signalled.append(sig)
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         await run_server(settings, request)
+    except asyncio.CancelledError:
+        if not signalled:
+            raise
+        task.uncancel()
+        raise StoppedBySignal(f"stopped by {signal.Signals(signalled[0]).name}") from None
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         await cleanup_queues(settings, settings.skydriver_scan_id)
 
 
@@ -277,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         except ClientsTimedOut as e:
             LOG.error("%s", e)
             return 3
+        except StoppedBySignal as e:
+            LOG.warning("%s; the scan's queues are deleted", e)
+            return 143  # 128 + SIGTERM, as if killed: a supervisor that did not ask may restart it
         return 0
     except (InvalidEvent, InvalidNsides, UnknownReco, ValidationError, OSError, RuntimeError) as e:
         LOG.error("%s", e)

@@ -322,13 +322,13 @@ async def delete_queues(broker: BrokerSettings, names: list[str]) -> None:
             await channel.queue_delete(name)
 
 
-async def queue_depth(broker: BrokerSettings, name: str) -> int:
-    """Messages ready in a RabbitMQ queue (0 if it does not exist)."""
+async def queue_depth(broker: BrokerSettings, name: str) -> int | None:
+    """Messages ready in a RabbitMQ queue; None if there is no such queue."""
     connection = await aio_pika.connect(_amqp_url(broker))
     async with connection:
         channel = await connection.channel()
         try:
             queue = await channel.declare_queue(name, passive=True)
-        except aio_pika.exceptions.ChannelClosed:
-            return 0
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return None
         return int(queue.declaration_result.message_count or 0)

@@ -18,8 +18,9 @@ from skyreader import SkyScanResult
 
 from skydriver.app import SkyDriver
 from skymap_scanner.messages import PixelTask, Seed
+from skymap_scanner.mq import from_clients_queue, queue_depth, to_clients_queue
 from skymap_scanner.recos.dummy import _rng
-from skymap_scanner.settings import DummySettings
+from skymap_scanner.settings import BrokerSettings, DummySettings
 from tests.helpers import check_pixel_selection, scan_body, wait_for
 
 
@@ -263,3 +264,45 @@ async def test_broker_restart_mid_scan_loses_nothing(
     assert "resuming scan" not in server_log  # the first server process finished the scan
     worker_logs = "".join(p.read_text() for p in scan_dir.glob("workers/*.log"))
     assert "the broker is back" in worker_logs + server_log  # a publish did meet the outage
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child its parent has not reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_deleting_a_running_scan_stops_it_and_removes_its_queues(
+    rest: httpx.AsyncClient, skydriver: SkyDriver
+) -> None:
+    scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.3})
+    scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
+
+    async def running() -> list[int] | None:
+        result = (await rest.get(f"/scan/{scan_id}/result")).json()
+        manifest = (await rest.get(f"/scan/{scan_id}/manifest")).json()
+        pids = ((manifest.get("instance") or {}).get("launcher_state") or {}).get("pids") or {}
+        workers = [_worker_pid(scan_dir, i) for i in (0, 1)]
+        if result.get("skyscan_result", {}).get("nside-1") and len(pids) == 2 and all(workers):
+            return [*pids.values(), *(w for w in workers if w)]
+        return None
+
+    pids = await wait_for(running, 60, "the scan to be running", interval_s=0.05)
+    assert all(_running(p) for p in pids)
+    assert (await rest.delete(f"/scan/{scan_id}")).status_code == 200
+
+    async def all_stopped() -> bool:
+        return not any(_running(p) for p in pids)
+
+    await wait_for(all_stopped, 60, "the scan's server, client manager and workers to stop")
+    broker = BrokerSettings()
+    assert await queue_depth(broker, to_clients_queue(scan_id)) is None
+    assert await queue_depth(broker, from_clients_queue(scan_id)) is None
+    assert (
+        "stopped by SIGTERM; the scan's queues are deleted" in (scan_dir / "server.log").read_text()
+    )
+    status = (await rest.get(f"/scan/{scan_id}/status")).json()
+    assert status["scan_state"] == "ABORTED__PARTIAL_RESULT_GENERATED", status
