@@ -158,24 +158,59 @@ class _AmqpPublisher:
 
 
 class _AmqpConsumer:
+    """Consumes one queue. Its subscription is not one of aio-pika's "robust" ones: those re-declare the
+    queue and re-subscribe whenever the broker cancels the consumer — also when the server deleted the
+    queue because the scan ended, which brought the queue back, empty, and hid the end from the workers.
+    Instead, after a reconnect (broker restart) the consumer re-subscribes only if the queue still exists."""
+
     def __init__(
         self,
-        connection: aio_pika.abc.AbstractConnection,
-        queue: aio_pika.abc.AbstractQueue,
+        connection: aio_pika.abc.AbstractRobustConnection,
+        channel: aio_pika.abc.AbstractRobustChannel,
+        name: str,
         timeout_s: float,
     ) -> None:
         self.connection = connection
-        self.queue = queue
+        self.channel = channel
+        self.name = name
         self.timeout_s = timeout_s
         self._inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+        self._queue: aio_pika.abc.AbstractQueue | None = None
         self._tag: str | None = None
+        self._resubscribing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._tag = await self.queue.consume(self._inbox.put)
+        # created if missing (a worker may start before the server), as mqclient declares it
+        self._queue = await self.channel.declare_queue(
+            self.name, durable=True, arguments={"x-queue-type": "quorum"}, robust=False
+        )
+        self._tag = await self._queue.consume(self._inbox.put, robust=False)
+        self.connection.reconnect_callbacks.add(self._on_reconnect)
+
+    def _on_reconnect(self, _connection: object) -> None:
+        task = asyncio.create_task(self._resubscribe())
+        self._resubscribing.add(task)
+        task.add_done_callback(self._resubscribing.discard)
+
+    async def _resubscribe(self) -> None:
+        try:
+            self._queue = await self.channel.declare_queue(self.name, passive=True, robust=False)
+            self._tag = await self._queue.consume(self._inbox.put, robust=False)
+            LOG.info("subscribed to %s again after a reconnect", self.name)
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            LOG.info("%s is gone after a reconnect: not subscribing again", self.name)
+        except BROKER_AWAY as e:  # the next reconnect tries again
+            LOG.warning("could not subscribe to %s again: %r", self.name, e)
 
     async def cancel(self) -> None:
-        if self._tag is not None:
-            await self.queue.cancel(self._tag)
+        self.connection.reconnect_callbacks.discard(self._on_reconnect)
+        for task in list(self._resubscribing):
+            task.cancel()
+        if self._tag is not None and self._queue is not None:
+            try:
+                await self._queue.cancel(self._tag)
+            except BROKER_AWAY:
+                pass  # the queue or the connection is gone: so is the subscription
             self._tag = None
 
     async def messages(self) -> AsyncGenerator[Received, None]:
@@ -210,7 +245,7 @@ class _AmqpConsumer:
         except BROKER_AWAY:
             return True  # cannot tell while the broker is away
         try:
-            await channel.declare_queue(self.queue.name, passive=True)
+            await channel.declare_queue(self.name, passive=True, robust=False)
             return True
         except aio_pika.exceptions.ChannelNotFoundEntity:
             return False  # 404 NOT_FOUND (it also closes the channel)
@@ -300,7 +335,7 @@ async def open_consumer(
         async with connection:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=prefetch)
-            consumer = _AmqpConsumer(connection, await _declare(channel, name), timeout_s)
+            consumer = _AmqpConsumer(connection, channel, name, timeout_s)
             await consumer.start()
             try:
                 yield consumer

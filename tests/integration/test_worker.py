@@ -13,6 +13,7 @@ from pathlib import Path
 
 from skymap_scanner.messages import PixelResult, PixelTask, Seed
 from skymap_scanner.mq import (
+    RECONNECT_INTERVAL_S,
     delete_queues,
     from_clients_queue,
     open_consumer,
@@ -96,4 +97,12 @@ async def test_a_consumer_sees_its_queue_deleted() -> None:
     async with open_consumer(broker, name, timeout_s=0.1) as sub:
         assert await sub.queue_exists()
         await delete_queues(broker, [name])
+        assert not await sub.queue_exists()
+        # and it stays deleted: the broker cancels the subscription, which must not bring the queue back
+        # (aio-pika's robust consumers would re-declare it within a reconnect interval). Checking that
+        # nothing happens needs a window of time: 3 reconnect intervals.
+        deadline = asyncio.get_running_loop().time() + 3 * RECONNECT_INTERVAL_S
+        while asyncio.get_running_loop().time() < deadline:
+            assert await queue_depth(broker, name) is None
+            await asyncio.sleep(0.2)
         assert not await sub.queue_exists()
