@@ -8,7 +8,8 @@ on a scan's bursty traffic cost more time than the reconstructions (see README, 
 broker types (NATS, Pulsar) go through mqclient's `Queue` unchanged.
 
 A broker that goes away (restart, failover) costs nothing: connections are aio-pika's robust ones, which
-reconnect and restore their channels, queues and consumers; a publish retries until the broker confirms it
+reconnect and restore their channels (consumers re-subscribe themselves, see `_AmqpConsumer`); a publish
+retries until the broker confirms it
 (up to `broker_outage_timeout_s`); an ack that cannot reach the broker is dropped, since the broker
 redelivers every unacknowledged message (the server ignores the duplicate result that may follow)."""
 
@@ -112,9 +113,13 @@ def _amqp_url(broker: BrokerSettings) -> str:
     return f"amqp://{creds}{host}:{port}/{vhost}?heartbeat={broker.broker_heartbeat_s}"
 
 
-async def _declare(channel: aio_pika.abc.AbstractChannel, name: str) -> aio_pika.abc.AbstractQueue:
-    # exactly as mqclient declares it, so both can use the same queue
-    return await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+async def _declare(
+    channel: aio_pika.abc.AbstractRobustChannel, name: str, *, robust: bool = True
+) -> aio_pika.abc.AbstractRobustQueue:
+    """Declare (create if missing) exactly as mqclient declares it, so both can use the same queue."""
+    return await channel.declare_queue(
+        name, durable=True, arguments={"x-queue-type": "quorum"}, robust=robust
+    )
 
 
 # -- RabbitMQ through aio-pika ------------------------------------------------------------------
@@ -175,15 +180,13 @@ class _AmqpConsumer:
         self.name = name
         self.timeout_s = timeout_s
         self._inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
-        self._queue: aio_pika.abc.AbstractQueue | None = None
+        self._queue: aio_pika.abc.AbstractRobustQueue | None = None
         self._tag: str | None = None
         self._resubscribing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        # created if missing (a worker may start before the server), as mqclient declares it
-        self._queue = await self.channel.declare_queue(
-            self.name, durable=True, arguments={"x-queue-type": "quorum"}, robust=False
-        )
+        # declared, not only looked up: a worker may start before the server has declared the queue
+        self._queue = await _declare(self.channel, self.name, robust=False)
         self._tag = await self._queue.consume(self._inbox.put, robust=False)
         self.connection.reconnect_callbacks.add(self._on_reconnect)
 
