@@ -21,6 +21,7 @@ from pydantic import Field
 
 from skydriver.errors import LaunchError
 from skydriver.launch.k8s import (
+    BatchApi,
     RetryPolicy,
     api_body,
     api_status,
@@ -83,30 +84,12 @@ class K8sBackendSettings(RemoteWorkerSettings):
         )
 
 
-class WorkerBatchApi(Protocol):
-    """The part of `kubernetes.client.BatchV1Api` the backend uses."""
-
-    def create_namespaced_job(
-        self, namespace: str, body: V1Job, *, _request_timeout: float | None = None
-    ) -> V1Job: ...
+class WorkerBatchApi(BatchApi, Protocol):
+    """The part of `kubernetes.client.BatchV1Api` the backend uses: the launcher's, plus patch (scaling)."""
 
     def patch_namespaced_job(
         self, name: str, namespace: str, body: Any, *, _request_timeout: float | None = None
     ) -> V1Job: ...
-
-    def read_namespaced_job(
-        self, name: str, namespace: str, *, _request_timeout: float | None = None
-    ) -> V1Job: ...
-
-    def delete_namespaced_job(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        grace_period_seconds: int | None = None,
-        propagation_policy: str | None = None,
-        _request_timeout: float | None = None,
-    ) -> object: ...
 
 
 class CoreApi(Protocol):
