@@ -7,15 +7,13 @@ Run: `make up && .venv/bin/python bench/overhead.py` (prints a table; takes abou
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from whole_scan import timed_scan
 
 from skymap_scanner.messages import PixelResult, PixelTask, RecoPixelVariation, Seed
 from skymap_scanner.mq import delete_queues, open_consumer, open_publisher
@@ -25,39 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_scan(workers: int) -> tuple[float, int]:
-    with tempfile.TemporaryDirectory() as out:
-        env = {
-            **os.environ,
-            "SKYSCAN_DUMMY_SLEEP_S": "0",
-            "SKYSCAN_DUMMY_SEED": "1",
-            "SKYSCAN_LOG": "WARNING",
-        }
-        start = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "skymap_scanner",
-                "scan",
-                str(REPO / "examples/demo_event.json"),
-                "--reco-algo",
-                "dummy",
-                "--nsides",
-                "8:0",
-                "64:12",
-                "512:24",
-                "--workers",
-                str(workers),
-                "--output-dir",
-                out,
-            ],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        wall = time.perf_counter() - start
-        result = json.loads(next(Path(out).glob("run*.json")).read_text())
-        return wall, sum(len(v["data"]) for v in result.values())
+    env = {"SKYSCAN_DUMMY_SLEEP_S": "0", "SKYSCAN_DUMMY_SEED": "1", "SKYSCAN_LOG": "WARNING"}
+    wall, result = timed_scan(
+        REPO / "examples/demo_event.json", "dummy", ["8:0", "64:12", "512:24"], workers, env
+    )
+    return wall, sum(len(v["data"]) for v in result.values())
 
 
 def task(i: int) -> PixelTask:

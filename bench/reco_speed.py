@@ -27,8 +27,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -40,6 +38,8 @@ import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from whole_scan import scan_args, timed_scan  # noqa: E402
 
 from skymap_scanner.messages import PixelTask, Seed  # noqa: E402
 from skymap_scanner.physics.coordinates import dir_to_equa  # noqa: E402
@@ -139,31 +139,16 @@ def single_core(event: dict[str, Any], n_pixels: int, repeat: int) -> dict[str, 
 
 
 def full_scan(event: dict[str, Any], workers: int) -> dict[str, Any]:
-    exe = shutil.which("skymap-scanner", path=str(Path(sys.executable).parent))
-    cmd = [exe] if exe else [sys.executable, "-m", "skymap_scanner"]
     with tempfile.TemporaryDirectory() as tmp:
         event_file = Path(tmp) / "event.json"
         event_file.write_text(json.dumps(event))
-        out = Path(tmp) / "out"
-        args = [
-            *cmd,
-            "scan",
-            str(event_file),
-            "--reco-algo",
-            "pandel_mpe",
-            "--nsides",
-            *NSIDES,
-            "--workers",
-            str(workers),
-            "--output-dir",
-            str(out),
-        ]
-        env = {**os.environ, "SKYSCAN_LOG": "WARNING"}
         load = os.getloadavg()[0]
-        start = time.perf_counter()
-        subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
-        wall = time.perf_counter() - start
-        result = json.loads(next(out.glob("run*.json")).read_text())
+        wall, result = timed_scan(
+            event_file, "pandel_mpe", NSIDES, workers, {"SKYSCAN_LOG": "WARNING"}
+        )
+        command = " ".join(
+            ["skymap-scanner scan", *scan_args(event_file, "pandel_mpe", NSIDES, workers)]
+        )
     summary = summarize_result(result)
     truth = event["truth"]
     ra_t, dec_t = dir_to_equa(truth["zenith"], truth["azimuth"], event["mjd"])
@@ -173,7 +158,7 @@ def full_scan(event: dict[str, Any], workers: int) -> dict[str, Any]:
         "n_pixels": sum(len(v["data"]) for v in result.values()),
         "error_deg": float(angular_distance_deg(summary.ra_rad, summary.dec_rad, ra_t, dec_t)),
         "area90_deg2": summary.area_90_deg2,
-        "command": " ".join(["skymap-scanner", *args[len(cmd) :]]),
+        "command": command,
     }
 
 

@@ -7,11 +7,9 @@ Run: `make up && .venv/bin/python bench/scaling.py` (about 5 minutes)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
+
+from whole_scan import timed_scan
 
 REPO = Path(__file__).resolve().parents[1]
 SLEEP_S = 0.2
@@ -19,35 +17,13 @@ PIXELS = 768
 
 
 def scan(workers: int) -> float:
-    with tempfile.TemporaryDirectory() as out:
-        env = {
-            **os.environ,
-            "SKYSCAN_DUMMY_SLEEP_S": str(SLEEP_S),
-            "SKYSCAN_DUMMY_SEED": "1",
-            "SKYSCAN_LOG": "WARNING",
-        }
-        start = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "skymap_scanner",
-                "scan",
-                str(REPO / "examples/demo_event.json"),
-                "--reco-algo",
-                "dummy",
-                "--nsides",
-                "8:0",
-                "--workers",
-                str(workers),
-                "--output-dir",
-                out,
-            ],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        return time.perf_counter() - start
+    env = {
+        "SKYSCAN_DUMMY_SLEEP_S": str(SLEEP_S),
+        "SKYSCAN_DUMMY_SEED": "1",
+        "SKYSCAN_LOG": "WARNING",
+    }
+    wall, _ = timed_scan(REPO / "examples/demo_event.json", "dummy", ["8:0"], workers, env)
+    return wall
 
 
 def main() -> None:
