@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -57,6 +58,19 @@ async def start_test_skydriver(
     return await start(test_settings(tmp_path, **overrides), launchers, auth_settings(tmp_path))
 
 
+@asynccontextmanager
+async def running_skydriver(
+    tmp_path: Path, launchers: dict[str, type[Launcher]] | None = None, **overrides: object
+) -> AsyncIterator[SkyDriver]:
+    """A test SkyDriver on a database of its own; stopped, and the database dropped, afterwards."""
+    sky = await start_test_skydriver(tmp_path, launchers, **overrides)
+    try:
+        yield sky
+    finally:
+        await sky.stop()
+        await drop_database(sky.settings.mongodb_database)
+
+
 async def drop_database(name: str) -> None:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(MONGODB_URI)
     try:
@@ -67,12 +81,8 @@ async def drop_database(name: str) -> None:
 
 @pytest.fixture
 async def skydriver(tmp_path: Path) -> AsyncIterator[SkyDriver]:
-    sky = await start_test_skydriver(tmp_path)
-    try:
+    async with running_skydriver(tmp_path) as sky:
         yield sky
-    finally:
-        await sky.stop()
-        await drop_database(sky.settings.mongodb_database)
 
 
 @pytest.fixture
@@ -89,12 +99,8 @@ async def held_skydriver(tmp_path: Path) -> AsyncIterator[SkyDriver]:
     from tests.doubles import HeldLauncher
 
     HeldLauncher.started = []
-    sky = await start_test_skydriver(tmp_path, {"held": HeldLauncher}, launcher="held")
-    try:
+    async with running_skydriver(tmp_path, {"held": HeldLauncher}, launcher="held") as sky:
         yield sky
-    finally:
-        await sky.stop()
-        await drop_database(sky.settings.mongodb_database)
 
 
 @pytest.fixture

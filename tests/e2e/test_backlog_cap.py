@@ -7,13 +7,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import drop_database, headers, start_test_skydriver
+from tests.conftest import headers, running_skydriver
 from tests.helpers import scan_body, wait_for
 
 
 async def test_five_scans_two_at_a_time(tmp_path: Path) -> None:
-    sky = await start_test_skydriver(tmp_path, max_running_scans=2)
-    try:
+    async with running_skydriver(tmp_path, max_running_scans=2) as sky:
         async with httpx.AsyncClient(
             base_url=sky.settings.url, headers=headers(sky), timeout=30
         ) as client:
@@ -47,6 +46,3 @@ async def test_five_scans_two_at_a_time(tmp_path: Path) -> None:
                 alive += step
                 peak = max(peak, alive)
             assert peak == 2
-    finally:
-        await sky.stop()
-        await drop_database(sky.settings.mongodb_database)

@@ -12,7 +12,13 @@ import httpx
 from skydriver.app import SkyDriver
 from skydriver.store.backlog import BacklogStore
 from skydriver.store.db import connect
-from tests.conftest import MONGODB_URI, drop_database, headers, start_test_skydriver
+from tests.conftest import (
+    MONGODB_URI,
+    drop_database,
+    headers,
+    running_skydriver,
+    start_test_skydriver,
+)
 from tests.doubles import FailingLauncher, HeldLauncher
 from tests.helpers import scan_body, wait_for
 
@@ -29,10 +35,9 @@ def started() -> list[str]:
 
 async def test_realtime_first_then_priority_then_age(tmp_path: Path) -> None:
     HeldLauncher.started = []
-    sky = await start_test_skydriver(
+    async with running_skydriver(
         tmp_path, {"held": HeldLauncher}, launcher="held", max_running_scans=1
-    )
-    try:
+    ) as sky:
         async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             a = await post(client)
             await wait_for(lambda: _async(started() == [a]), 20, "A to start")
@@ -54,9 +59,6 @@ async def test_realtime_first_then_priority_then_age(tmp_path: Path) -> None:
             await client.request("DELETE", f"/scan/{b}")
             await wait_for(lambda: _async(len(started()) == 5), 20, "the last scan")
             assert started()[4] == c
-    finally:
-        await sky.stop()
-        await drop_database(sky.settings.mongodb_database)
 
 
 async def test_a_dead_runners_claim_is_revived(tmp_path: Path) -> None:
@@ -97,15 +99,14 @@ async def test_a_dead_runners_claim_is_revived(tmp_path: Path) -> None:
 
 
 async def test_a_scan_that_can_never_start_ends_failed_with_a_reason(tmp_path: Path) -> None:
-    sky = await start_test_skydriver(
+    async with running_skydriver(
         tmp_path,
         {"failing": FailingLauncher},
         launcher="failing",
         backlog_max_attempts=2,
         backlog_retry_delay_s=0.0,
         backlog_runner_short_delay_s=0.2,
-    )
-    try:
+    ) as sky:
         async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             scan_id = await post(client)
 
@@ -117,9 +118,6 @@ async def test_a_scan_that_can_never_start_ends_failed_with_a_reason(tmp_path: P
             assert status["scan_state"] == "ABORTED__PRESTARTUP"
             assert status["instance"]["reason"] == "could not start after 2 attempts"
             assert (await client.get("/scans/backlog")).json()["entries"] == []
-    finally:
-        await sky.stop()
-        await drop_database(sky.settings.mongodb_database)
 
 
 async def _async(value: Any) -> Any:

@@ -279,22 +279,18 @@ async def test_delete_completed_scan_needs_the_flag(
 
 
 async def test_deleting_a_backlogged_scan_removes_its_entry(tmp_path: Any) -> None:
-    from tests.conftest import drop_database, headers, start_test_skydriver
+    from tests.conftest import headers, running_skydriver
     from tests.doubles import HeldLauncher
 
-    sky = await start_test_skydriver(
+    async with running_skydriver(
         tmp_path, {"held": HeldLauncher}, launcher="held", backlog_runner_short_delay_s=3600
-    )
-    try:
+    ) as sky:
         async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             # the runner wakes on POST; delete right away and check the entry is gone either way
             scan_id = (await client.post("/scan", json=scan_body())).json()["scan_id"]
             await client.request("DELETE", f"/scan/{scan_id}")
             entries = (await client.get("/scans/backlog")).json()["entries"]
             assert scan_id not in [e["scan_id"] for e in entries]
-    finally:
-        await sky.stop()
-        await drop_database(sky.settings.mongodb_database)
 
 
 # -- find, backlog, scan-request -------------------------------------------------------------------
@@ -339,16 +335,15 @@ async def test_find(api: httpx.AsyncClient) -> None:
 
 
 async def test_backlog_lists_waiting_scans(tmp_path: Any) -> None:
-    from tests.conftest import drop_database, headers, start_test_skydriver
+    from tests.conftest import headers, running_skydriver
     from tests.doubles import FailingLauncher
 
-    sky = await start_test_skydriver(
+    async with running_skydriver(
         tmp_path,
         {"failing": FailingLauncher},
         launcher="failing",
         backlog_runner_short_delay_s=3600,
-    )
-    try:
+    ) as sky:
         async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             ids = [
                 (await client.post("/scan", json=scan_body())).json()["scan_id"] for _ in range(2)
@@ -362,9 +357,6 @@ async def test_backlog_lists_waiting_scans(tmp_path: Any) -> None:
                 "pending_timestamp",
                 "next_attempt",
             }
-    finally:
-        await sky.stop()
-        await drop_database(sky.settings.mongodb_database)
 
 
 async def test_scan_request(api: httpx.AsyncClient) -> None:
@@ -461,21 +453,17 @@ async def test_unknown_route_and_bad_json(api: httpx.AsyncClient) -> None:
 
 
 async def test_body_size_limit_is_413(tmp_path: Any) -> None:
-    from tests.conftest import drop_database, headers, start_test_skydriver
+    from tests.conftest import headers, running_skydriver
     from tests.doubles import HeldLauncher
 
-    sky = await start_test_skydriver(
+    async with running_skydriver(
         tmp_path, {"held": HeldLauncher}, launcher="held", max_request_body_bytes=4096
-    )
-    try:
+    ) as sky:
         async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             body = scan_body(classifiers={"x": "y"})
             body["event_i3live_json"]["pulses"] = [[1, 1, float(i), 1.0] for i in range(500)]
             resp = await client.post("/scan", json=body)
             await expect_error(resp, 413, "larger than the limit of 4096")
-    finally:
-        await sky.stop()
-        await drop_database(sky.settings.mongodb_database)
 
 
 async def test_openapi_document_is_served_and_committed(api: httpx.AsyncClient) -> None:
