@@ -152,23 +152,23 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
     return OK
 
 
+def _show_status(client: Client, scan_id: str, as_json: bool) -> None:
+    status = client.status(scan_id)
+    if as_json:
+        _print_json(status)
+    else:
+        print(status_text(scan_id, status, client.progress(scan_id)))
+
+
 def _wait_command(client: Client, args: argparse.Namespace) -> int:
     code = _wait(client, args.scan_id, args)
     if code == OK:
-        status = client.status(args.scan_id)
-        if args.json:
-            _print_json(status)
-        else:
-            print(status_text(args.scan_id, status, client.progress(args.scan_id)))
+        _show_status(client, args.scan_id, args.json)
     return code
 
 
 def _status(client: Client, args: argparse.Namespace) -> int:
-    status = client.status(args.scan_id)
-    if args.json:
-        _print_json(status)
-    else:
-        print(status_text(args.scan_id, status, client.progress(args.scan_id)))
+    _show_status(client, args.scan_id, args.json)
     return OK
 
 

@@ -56,23 +56,21 @@ class ResultNotReady(SkyDriverError):
     status = 0
 
 
-class ScanFailed(SkyDriverError):
+class _WaitEnded(SkyDriverError):
+    """`wait()` stopped without a final result; `status_doc` is the last `ScanStatus` seen."""
+
+    status = 0
+
+    def __init__(self, message: str, status_doc: ScanStatus) -> None:
+        super().__init__(message)
+        self.status_doc = status_doc
+
+
+class ScanFailed(_WaitEnded):
     """The scan ended (aborted, deleted, or its instance stopped) without a final result. `status_doc` is the
     last `ScanStatus` seen."""
 
-    status = 0
 
-    def __init__(self, message: str, status_doc: ScanStatus) -> None:
-        super().__init__(message)
-        self.status_doc = status_doc
-
-
-class WaitTimeout(SkyDriverError):
+class WaitTimeout(_WaitEnded):
     """`wait()` ran out of time before the scan had its final result; the scan goes on. `status_doc` is the
     last `ScanStatus` seen."""
-
-    status = 0
-
-    def __init__(self, message: str, status_doc: ScanStatus) -> None:
-        super().__init__(message)
-        self.status_doc = status_doc
