@@ -46,13 +46,18 @@ def pixel_direction(nside: int, pixel: int) -> tuple[float, float]:
     return float(phi), float(math.pi / 2 - theta)
 
 
-def pixel_directions(pixels: Sequence[tuple[int, int]]) -> list[tuple[float, float]]:
-    """(RA, Dec) in radians of many (nside, RING pixel) centres, in order."""
-    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(pixels)
+def positions_by_nside(pixels: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+    """{nside: positions in `pixels` of that nside's pixels}, for batch work one nside at a time."""
     by_nside: dict[int, list[int]] = {}
     for i, (nside, _) in enumerate(pixels):
         by_nside.setdefault(nside, []).append(i)
-    for nside, idx in by_nside.items():
+    return by_nside
+
+
+def pixel_directions(pixels: Sequence[tuple[int, int]]) -> list[tuple[float, float]]:
+    """(RA, Dec) in radians of many (nside, RING pixel) centres, in order."""
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(pixels)
+    for nside, idx in positions_by_nside(pixels).items():
         theta, phi = healpix.pix2ang(nside, [pixels[i][1] for i in idx])
         for i, ra, dec in zip(idx, phi.tolist(), (math.pi / 2 - theta).tolist(), strict=True):
             out[i] = (ra, dec)

@@ -13,7 +13,7 @@ from typing import Protocol
 from .. import healpix
 from ..events import EventMetadata
 from ..messages import PixelResult, PixelTask, Seed
-from ..pixels import NSidesDict, pixel_directions
+from ..pixels import NSidesDict, pixel_directions, positions_by_nside
 from .progress import ProgressTracker
 from .result import build_result
 from .sinks import ReportSink
@@ -44,10 +44,7 @@ def parent_seeds(
     """The seed of each (nside, pixel): its ancestor's fit at the nearest coarser scanned nside that has the
     ancestor (the fallback if that fit failed, or if no coarser nside has it)."""
     seeds = [fallback] * len(pixels)
-    by_nside: dict[int, list[int]] = {}
-    for i, (nside, _) in enumerate(pixels):
-        by_nside.setdefault(nside, []).append(i)
-    for nside, pending in by_nside.items():
+    for nside, pending in positions_by_nside(pixels).items():
         coarse = nside // 2
         while pending and coarse >= min_nside:
             known = nsides_dict.get(coarse)
