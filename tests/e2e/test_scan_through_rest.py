@@ -30,6 +30,19 @@ async def launch(rest: httpx.AsyncClient, **overrides: Any) -> str:
     return str(resp.json()["scan_id"])
 
 
+async def has_partial_result(rest: httpx.AsyncClient, scan_id: str) -> bool:
+    """The scan has results for its first nside, and not yet its final result."""
+    result = (await rest.get(f"/scan/{scan_id}/result")).json()
+    return bool(result.get("skyscan_result", {}).get("nside-1")) and not result["is_final"]
+
+
+async def instance_pids(rest: httpx.AsyncClient, scan_id: str) -> dict[str, int]:
+    """{role: pid} of the processes the local launcher started for the scan (server, client-manager)."""
+    manifest = (await rest.get(f"/scan/{scan_id}/manifest")).json()
+    pids = ((manifest.get("instance") or {}).get("launcher_state") or {}).get("pids") or {}
+    return {role: int(pid) for role, pid in pids.items()}
+
+
 async def wait_final(rest: httpx.AsyncClient, scan_id: str, timeout_s: float = 180) -> list[str]:
     """Poll /status until the final result; returns every distinct state seen, in order."""
     states: list[str] = []
@@ -209,15 +222,9 @@ async def test_scanner_server_killed_mid_scan_resumes(
     scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.2})
 
     async def partial_result_and_pid() -> int | None:
-        result = (await rest.get(f"/scan/{scan_id}/result")).json()
-        manifest = (await rest.get(f"/scan/{scan_id}/manifest")).json()
-        pids = ((manifest.get("instance") or {}).get("launcher_state") or {}).get("pids") or {}
-        if (
-            result.get("skyscan_result", {}).get("nside-1")
-            and not result["is_final"]
-            and "server" in pids
-        ):
-            return int(pids["server"])
+        pids = await instance_pids(rest, scan_id)
+        if await has_partial_result(rest, scan_id) and "server" in pids:
+            return pids["server"]
         return None
 
     pid = await wait_for(partial_result_and_pid, 60, "a partial result", interval_s=0.05)
@@ -244,11 +251,9 @@ async def test_broker_restart_mid_scan_loses_nothing(
     their own (no worker is replaced, no server restarted) and every pixel arrives exactly once."""
     scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.2})
 
-    async def partial_result() -> bool:
-        result = (await rest.get(f"/scan/{scan_id}/result")).json()
-        return bool(result.get("skyscan_result", {}).get("nside-1")) and not result["is_final"]
-
-    await wait_for(partial_result, 60, "a partial result", interval_s=0.05)
+    await wait_for(
+        lambda: has_partial_result(rest, scan_id), 60, "a partial result", interval_s=0.05
+    )
     await _rabbitmqctl("stop_app")
     await _rabbitmqctl("start_app")
     await _rabbitmqctl("await_startup")
@@ -282,11 +287,9 @@ async def test_deleting_a_running_scan_stops_it_and_removes_its_queues(
     scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
 
     async def running() -> list[int] | None:
-        result = (await rest.get(f"/scan/{scan_id}/result")).json()
-        manifest = (await rest.get(f"/scan/{scan_id}/manifest")).json()
-        pids = ((manifest.get("instance") or {}).get("launcher_state") or {}).get("pids") or {}
+        pids = await instance_pids(rest, scan_id)
         workers = [_worker_pid(scan_dir, i) for i in (0, 1)]
-        if result.get("skyscan_result", {}).get("nside-1") and len(pids) == 2 and all(workers):
+        if await has_partial_result(rest, scan_id) and len(pids) == 2 and all(workers):
             return [*pids.values(), *(w for w in workers if w)]
         return None
 
