@@ -1,11 +1,40 @@
-"""Test doubles: small launchers with scripted behaviour, injected into SkyDriver (never mocks of the
-database, broker or HTTP layer)."""
+"""Test doubles: small launchers with scripted behaviour, injected into SkyDriver, and scripted fakes of the
+Kubernetes and HTCondor client APIs where no cluster or pool exists (never mocks of the database, broker or
+HTTP layer)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from skydriver.launch.base import InstanceSpec, Launcher
+
+
+class Scripted:
+    """A fake of a blocking client API at our code's seam (the Kubernetes API, an HTCondor schedd): each
+    method answers with the next scripted reply for it (an exception is raised, "hang" blocks until
+    `release` is set), and every call is recorded."""
+
+    def __init__(self, **script: list[Any]) -> None:
+        self.script = {name: list(replies) for name, replies in script.items()}
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.release = threading.Event()
+
+    def _reply(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append((method, args, kwargs))
+        replies = self.script.get(method)
+        if not replies:
+            raise AssertionError(f"unexpected call {method}{args}{kwargs}")
+        reply = replies.pop(0)
+        if isinstance(reply, str) and reply == "hang":
+            self.release.wait(5)
+            return None
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
 
 
 class HeldLauncher(Launcher):

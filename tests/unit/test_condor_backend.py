@@ -10,7 +10,6 @@ os.environ.setdefault("CONDOR_CONFIG", "/dev/null")  # before htcondor2 is impor
 import asyncio
 import logging
 import stat
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from client_manager.backends.base import WorkerStatus
 from client_manager.backends.condor import CondorBackend, CondorBackendSettings
 from client_manager.backends.condor_submit import TOKEN_FILE_NAME
 from skydriver.errors import LaunchError
+from tests.doubles import Scripted
 
 SCAN_ID = "18c0a1b2c3dx0123456789abcdef0123"
 TOKEN = "rabbit-t0ken-VALUE"
@@ -35,29 +35,8 @@ class FakeSubmitResult:
         return self._cluster
 
 
-class ScriptedSchedd:
-    """Each method answers with the next scripted reply (an exception is raised, "hang" blocks)."""
-
-    def __init__(self, **script: list[Any]) -> None:
-        self.script = {name: list(replies) for name, replies in script.items()}
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.release = threading.Event()
-
-    def _reply(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append((method, args, kwargs))
-        replies = self.script.get(method)
-        if not replies:
-            raise AssertionError(f"unexpected call {method}{args}{kwargs}")
-        reply = replies.pop(0)
-        if isinstance(reply, str) and reply == "hang":
-            self.release.wait(5)
-            return None
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
-
-    def names(self) -> list[str]:
-        return [c[0] for c in self.calls]
+class ScriptedSchedd(Scripted):
+    """The schedd calls the backend makes, answered from a script."""
 
     def submit(self, description: Any, count: int = 0, spool: bool = False) -> Any:
         return self._reply("submit", description, count=count, spool=spool)

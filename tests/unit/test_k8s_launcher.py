@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from skydriver.launch.k8s import K8sLauncher, RetryPolicy, call_api, is_quota_re
 from skydriver.launch.k8s_objects import ScanResources
 from skydriver.launch.k8s_settings import K8sLauncherSettings
 from skydriver.settings import Settings
+from tests.doubles import Scripted
 
 SCAN_ID = "18c0a1b2c3dx0123456789abcdef0123"
 JOB = f"skyscan-{SCAN_ID}"
@@ -47,33 +47,8 @@ QUOTA_BODY = (
 STEP_TIMEOUT_S = 10.0
 
 
-class Unexpected(AssertionError):
-    pass
-
-
-class ScriptedBatchApi:
-    """Replies to each call with the next scripted answer for that method; records every call."""
-
-    def __init__(self, **script: list[Any]) -> None:
-        self.script = {name: list(replies) for name, replies in script.items()}
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.release = threading.Event()  # frees replies that hang
-
-    def _reply(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append((method, args, kwargs))
-        replies = self.script.get(method)
-        if not replies:
-            raise Unexpected(f"unexpected call {method}{args}")
-        reply = replies.pop(0)
-        if reply == "hang":
-            self.release.wait(5)
-            return None
-        if isinstance(reply, BaseException):
-            raise reply
-        return reply
-
-    def names(self) -> list[str]:
-        return [c[0] for c in self.calls]
+class ScriptedBatchApi(Scripted):
+    """The BatchV1Api calls the launcher makes, answered from a script."""
 
     def create_namespaced_job(
         self, namespace: str, body: V1Job, *, _request_timeout: float | None = None
