@@ -12,7 +12,7 @@ import tornado.web
 
 from .auth import AuthSettings, LocalKeyAuthenticator, Role, build_authenticator
 from .launch.base import Launcher
-from .launch.registry import LAUNCHERS, launcher_factory
+from .launch.registry import LAUNCHER_NAMES, builtin_launcher, launcher_factory
 from .rest.base import AppContext, NotFoundHandler
 from .rest.routes import routes
 from .runners.backlog import BacklogRunner
@@ -63,10 +63,14 @@ async def start(
     auth_settings = auth_settings or AuthSettings()
     authenticator = build_authenticator(auth_settings)
     issuer = authenticator if isinstance(authenticator, LocalKeyAuthenticator) else None
-    registry = LAUNCHERS if launchers_by_name is None else launchers_by_name
-    if settings.launcher not in registry:
+    names: tuple[str, ...] = LAUNCHER_NAMES
+    if launchers_by_name is None:
+        launcher_cls = builtin_launcher(settings.launcher)
+    else:
+        launcher_cls, names = launchers_by_name.get(settings.launcher), tuple(launchers_by_name)
+    if launcher_cls is None:
         raise ValueError(
-            f"SKYDRIVER_LAUNCHER={settings.launcher!r} is unknown (available: {', '.join(registry)})"
+            f"SKYDRIVER_LAUNCHER={settings.launcher!r} is unknown (available: {', '.join(names)})"
         )
     sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
     settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
@@ -74,7 +78,6 @@ async def start(
     await db.ensure_indexes()
     scans, backlog = ScanStore(db, settings.read_cache_ttl_s), BacklogStore(db)
 
-    launcher_cls = registry[settings.launcher]
     launchers: dict[str, Launcher] = {}
     make_launcher = launcher_factory(settings, launcher_cls)
 

@@ -56,7 +56,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rest_tools.utils.auth import BadJwtKey, OpenIDAuth
 
-from .errors import Forbidden
+from skyscan_contract.errors import Forbidden
 
 LOG = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
-"""`skydriver`: run the service (`skydriver serve`), issue tokens (`skydriver token issue`), and use it
-(`skydriver scan ...`, `skydriver scans find ...`: see skydriver/client/_cli.py for options and exit codes)."""
+"""`skydriver`: run the service (`skydriver serve`), issue tokens (`skydriver token issue`), print what a
+scan would create on a cluster (`skydriver dry-run`), and use it (`skydriver scan ...`, `skydriver scans
+find ...`: the client package's commands, see skydriver_client/_cli.py for options and exit codes)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ import sys
 
 from pydantic import ValidationError
 
-from .app import start
+from skydriver_client import _cli as client_cli
+from skyscan_contract.errors import SkyDriverError
+
 from .auth import AuthSettings, LocalKeyAuthenticator, Role
-from .client import _cli as client_cli
-from .errors import SkyDriverError
 from .settings import Settings
 
 LOG = logging.getLogger("skydriver")
 
 
 async def serve(settings: Settings) -> None:
+    from .app import start  # the whole service: only for `serve`, not for the client commands
+
     sky = await start(settings)
     print(f"SkyDriver listening on {sky.settings.url}", flush=True)
     stop = asyncio.Event()
@@ -34,10 +37,12 @@ async def serve(settings: Settings) -> None:
 
 def dry_run_command(args: argparse.Namespace) -> int:
     """Render, without a cluster, exactly what the k8s launcher and the worker backends would create."""
-    from .client import Client
-    from .client._cli import ClientSettings
+    from skydriver_client import Client
+    from skydriver_client._cli import ClientSettings
+    from skyscan_contract.documents import ScanRequestDoc
+    from skyscan_contract.instance import InstanceSpec
+
     from .launch.dry_run import render_dry_run
-    from .runners.backlog import instance_spec
 
     client_settings = ClientSettings()
     url = args.url or client_settings.url
@@ -50,7 +55,7 @@ def dry_run_command(args: argparse.Namespace) -> int:
     except SkyDriverError as e:
         print(f"skydriver: {e}", file=sys.stderr)
         return client_cli.exit_code(e)
-    spec = instance_spec(args.scan_id, request, request.get("scanner_server_env_from_user") or {})
+    spec = InstanceSpec.from_request(ScanRequestDoc.model_validate(request), args.scan_id)
     print(render_dry_run(spec, Settings()))
     return 0
 

@@ -1,53 +1,44 @@
-"""Turning a validated request into a queued scan: shared by `POST /scan` and rescans."""
+"""Turning a validated `POST /scan` body into the stored request: shared by `POST /scan` and rescans.
+
+The checks here use the contract (reconstruction names, the nside progression) and the scanner's event
+reader; no reconstruction or physics code is imported into the REST process."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from skymap_scanner.events import I3LiveEvent, event_metadata, parse_event
 from skymap_scanner.events import InvalidEvent as EventError
-from skymap_scanner.nsides import InvalidNsides, NSideProgression
-from skymap_scanner.recos import RECOS, get_reco
+from skymap_scanner.events import check_event_for_reco
+from skyscan_contract.documents import ClusterRequest, ScanRequestDoc
+from skyscan_contract.errors import InvalidEvent, InvalidRequest
+from skyscan_contract.nsides import InvalidNsides, NSideProgression
+from skyscan_contract.recos import RECOS, reco_info
 
-from .errors import InvalidEvent, InvalidRequest
 from .models.api import ScanPostBody
 from .settings import Settings
 from .versions import resolve_docker_tag
 
 
-def scanner_server_args(request: dict[str, Any]) -> str:
+def scanner_server_args(request: ScanRequestDoc) -> str:
     """The original's `scanner_server_args` string (informational; kept for compatibility)."""
-    nsides = " ".join(f"{n}:{e}" for n, e in request["nsides"].items())
-    kind = (
-        "--real-event"
-        if str(request["real_or_simulated_event"]).startswith("real")
-        else "--simulated-event"
-    )
+    kind = "--real-event" if request.is_real_event else "--simulated-event"
     return (
-        f"python -m skymap_scanner.server --reco-algo {request['reco_algo']} --cache-dir /common-space "
-        f"--client-startup-json /common-space/startup.json --nsides {nsides} {kind} "
-        f"--predictive-scanning-threshold {request['predictive_scanning_threshold']}"
+        f"python -m skymap_scanner.server --reco-algo {request.reco_algo} --cache-dir /common-space "
+        f"--client-startup-json /common-space/startup.json --nsides {request.nsides} {kind} "
+        f"--predictive-scanning-threshold {request.predictive_scanning_threshold}"
     )
 
 
 def check_event(event: dict[str, Any], reco_algo: str) -> None:
     """The event must be readable for the requested algorithm (pulses for physics recos)."""
     try:
-        if get_reco(reco_algo).needs_pulses:
-            if isinstance(parse_event(event), I3LiveEvent):
-                raise InvalidEvent(
-                    f"reco_algo {reco_algo!r} needs a pulse-event/1 event: an i3live event's pulses are "
-                    "IceTray binaries that cannot be read here; use dummy/crash_dummy or send a "
-                    "pulse-event/1 event (see the event format in the README)"
-                )
-        else:
-            event_metadata(event)
+        check_event_for_reco(event, reco_algo, needs_pulses=reco_info(reco_algo).needs_pulses)
     except EventError as e:
         raise InvalidEvent(f"event_i3live_json: {e}") from e
 
 
-def normalize_request(body: ScanPostBody, settings: Settings) -> dict[str, Any]:
-    """Validate what the models cannot, and build the stored ScanRequest document (without ids)."""
+def normalize_request(body: ScanPostBody, settings: Settings, scan_id: str) -> ScanRequestDoc:
+    """Validate what the models cannot, and build the stored ScanRequest document."""
     if body.reco_algo not in RECOS:
         raise InvalidRequest(
             f"'reco_algo': unknown algorithm {body.reco_algo!r} (available: {', '.join(sorted(RECOS))})"
@@ -76,20 +67,20 @@ def normalize_request(body: ScanPostBody, settings: Settings) -> dict[str, Any]:
     docker_tag = resolve_docker_tag(
         body.docker_tag, settings.scanner_versions, settings.min_scanner_version
     )
-    return {
-        "rescan_ids": [],
-        "docker_tag": docker_tag,
-        "scanner_server_memory_bytes": body.scanner_server_memory_bytes,
-        "reco_algo": body.reco_algo,
-        "nsides": nsides.to_json_dict(),
-        "real_or_simulated_event": body.real_or_simulated_event,
-        "predictive_scanning_threshold": body.predictive_scanning_threshold,
-        "classifiers": body.classifiers,
-        "request_clusters": [[name, n] for name, n in body.clusters],
-        "worker_memory_bytes": body.worker_memory_bytes,
-        "worker_disk_bytes": body.worker_disk_bytes,
-        "max_pixel_reco_time": body.max_pixel_reco_time,
-        "priority": body.priority,
-        "debug_mode": debug_mode,
-        "scanner_server_env_from_user": body.scanner_server_env_from_user,
-    }
+    return ScanRequestDoc(
+        scan_id=scan_id,
+        docker_tag=docker_tag,
+        scanner_server_memory_bytes=body.scanner_server_memory_bytes,
+        reco_algo=body.reco_algo,
+        nsides=nsides,
+        real_or_simulated_event=body.real_or_simulated_event,
+        predictive_scanning_threshold=body.predictive_scanning_threshold,
+        classifiers=body.classifiers,
+        request_clusters=[ClusterRequest(cluster=name, n_workers=n) for name, n in body.clusters],
+        worker_memory_bytes=body.worker_memory_bytes,
+        worker_disk_bytes=body.worker_disk_bytes,
+        max_pixel_reco_time=body.max_pixel_reco_time,
+        priority=body.priority,
+        debug_mode=debug_mode,
+        scanner_server_env_from_user=body.scanner_server_env_from_user,
+    )

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from skyscan_contract.settings import ServerSettings, env_name
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -71,10 +73,14 @@ class Settings(BaseSettings):
         3, ge=0, description="a crashed local scanner server is restarted (and resumes) this often"
     )
     scanner_progress_interval_s: float | None = Field(
-        None, description="SKYSCAN_PROGRESS_INTERVAL_SEC given to scan servers (unset: theirs)"
+        None,
+        description=f"{env_name(ServerSettings, 'progress_interval_sec')} given to scan servers "
+        "(unset: theirs)",
     )
     scanner_result_interval_s: float | None = Field(
-        None, description="SKYSCAN_RESULT_INTERVAL_SEC given to scan servers (unset: theirs)"
+        None,
+        description=f"{env_name(ServerSettings, 'result_interval_sec')} given to scan servers "
+        "(unset: theirs)",
     )
     scanner_kill_switch_check_interval_s: float = Field(
         5.0, gt=0, description="how often a local scan server checks whether its scan was deleted"

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from skyscan_contract.nsides import DEFAULT_NSIDES, InvalidNsides, NSideProgression
+from skyscan_contract.settings import ServerSettings, WorkerSettings
+
 from .events import InvalidEvent
-from .nsides import DEFAULT_NSIDES, InvalidNsides, NSideProgression
 from .recos import RECOS, StartupData, UnknownReco
-from .settings import ServerSettings, WorkerSettings
 from .startup import check_event_for_reco, make_startup_data, write_startup_data
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _threshold(value: str) -> float:
 def _add_scan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reco-algo", required=True, choices=sorted(RECOS))
     p.add_argument(
-        "--nsides", nargs="+", default=DEFAULT_NSIDES.split(), help=f"default: {DEFAULT_NSIDES}"
+        "--nsides", nargs="+", default=DEFAULT_NSIDES.argv(), help=f"default: {DEFAULT_NSIDES}"
     )
     p.add_argument("--predictive-scanning-threshold", type=_threshold, default=1.0)
     kind = p.add_mutually_exclusive_group()
@@ -186,17 +187,10 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
     workers = _start_local_workers(args.workers, startup_path)
     LOG.info("started %d local workers", len(workers))
 
-    from .server.main import ScanRequest, cleanup_queues, run_server
+    from .server.main import cleanup_queues, run_server
     from .server.result import result_filename
 
-    request = ScanRequest(
-        reco_algo=args.reco_algo,
-        progression=args.nsides,
-        real_event=not args.simulated_event,
-        predictive_scanning_threshold=args.predictive_scanning_threshold,
-        event_file=args.event_file,
-        output_dir=out,
-    )
+    request = _scan_request(args, event_file=args.event_file, output_dir=out)
     server = asyncio.create_task(run_server(settings, request))
     try:
         while not server.done():
@@ -218,6 +212,19 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
     if summary["failed"]:
         print(f"failed pixels: {summary['failed']}")
     return 0
+
+
+def _scan_request(args: argparse.Namespace, **paths: Path | None) -> ScanRequest:
+    """The server's request from the scan options (`_add_scan_args`) and the given paths."""
+    from .server.main import ScanRequest
+
+    return ScanRequest(
+        reco_algo=args.reco_algo,
+        progression=args.nsides,
+        real_event=not args.simulated_event,
+        predictive_scanning_threshold=args.predictive_scanning_threshold,
+        **paths,
+    )
 
 
 class StoppedBySignal(Exception):
@@ -280,13 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_scan_locally(args, settings))
         if not settings.skydriver_scan_id:
             settings = settings.model_copy(update={"skydriver_scan_id": f"local{time.time_ns():x}"})
-        from .server.main import ScanRequest
-
-        request = ScanRequest(
-            reco_algo=args.reco_algo,
-            progression=args.nsides,
-            real_event=not args.simulated_event,
-            predictive_scanning_threshold=args.predictive_scanning_threshold,
+        request = _scan_request(
+            args,
             event_file=args.event_file,
             output_dir=args.output_dir,
             client_startup_json=args.client_startup_json,

@@ -29,7 +29,7 @@ import mqclient
 from mqclient.broker_client_interface import Message as MQMessage
 from pydantic import BaseModel
 
-from .settings import BrokerSettings
+from skyscan_contract.settings import BrokerSettings
 
 LOG = logging.getLogger(__name__)
 

@@ -48,8 +48,8 @@ def check_pixel_selection(result: dict[str, Any], nsides: str) -> dict[int, list
     the first nside is complete; the first refinement (computed from the complete first nside alone) is
     there; and the final state is closed (refining around the final global minimum adds nothing new,
     which is the scan's termination rule). Returns pixels per nside."""
-    from skymap_scanner.nsides import NSideProgression
     from skymap_scanner.pixels import PixelReco, choose_pixels_to_reconstruct
+    from skyscan_contract.nsides import NSideProgression
 
     progression = NSideProgression.parse(nsides)
     pixels = result_pixels(result)

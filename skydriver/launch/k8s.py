@@ -1,9 +1,9 @@
 """The `k8s` launcher: one Kubernetes Job per scan (built by `k8s_objects.make_scan_job`).
 
-Every API call goes through `call_api()`, the one place that decides what is retried: a call runs in a
-thread (`asyncio.to_thread`; the official client blocks) under `asyncio.wait_for`, and a transient failure
-(HTTP 429/5xx, network error, timeout) is retried a few times with exponential backoff and jitter. Every
-other answer goes back to the caller at once, which decides what it means:
+Every API call goes through `skyscan_contract.k8s_api.call_api()`, the one place that decides what is
+retried (shared with the client manager's k8s backend): a transient failure (HTTP 429/5xx, network error,
+timeout) is retried a few times with exponential backoff and jitter. Every other answer goes back to the
+caller at once, which decides what it means:
 
 - create 409 Conflict: the Job is named from the scan id, so it is ours, created by an earlier attempt
   whose answer we lost; treated as success;
@@ -19,157 +19,38 @@ Tested against a scripted fake `BatchV1Api` only: no Kubernetes cluster exists o
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any
 
-from ..errors import LaunchError
+from skyscan_contract.errors import LaunchError
+from skyscan_contract.instance import InstanceSpec
+from skyscan_contract.k8s_api import (
+    BatchApi,
+    RetryPolicy,
+    api_body,
+    api_status,
+    call_api,
+    describe_error,
+    is_quota_refusal,
+    load_api_client,
+)
+
 from ..settings import Settings
-from .base import InstanceSpec, Launcher
+from .base import Launcher
 from .k8s_objects import ScanResources, job_exit_code, scan_job_from_settings
 from .k8s_settings import K8sLauncherSettings
 
-if TYPE_CHECKING:
-    from kubernetes.client import V1Job
-
 LOG = logging.getLogger(__name__)
 STATE_VERSION = 1
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-T = TypeVar("T")
-
-
-class BatchApi(Protocol):
-    """The part of `kubernetes.client.BatchV1Api` used here (fakes implement just this)."""
-
-    def create_namespaced_job(
-        self, namespace: str, body: V1Job, *, _request_timeout: float | None = None
-    ) -> V1Job: ...
-
-    def read_namespaced_job(
-        self, name: str, namespace: str, *, _request_timeout: float | None = None
-    ) -> V1Job: ...
-
-    def delete_namespaced_job(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        grace_period_seconds: int | None = None,
-        propagation_policy: str | None = None,
-        _request_timeout: float | None = None,
-    ) -> object: ...
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Timeout of one call, and how transient failures are retried."""
-
-    timeout_s: float = 30.0
-    retries: int = 3
-    backoff_s: float = 1.0
-    backoff_max_s: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        """Exponential backoff with jitter: uniform in [d/2, d], d = min(max, base * 2^attempt)."""
-        d = min(self.backoff_max_s, self.backoff_s * 2.0**attempt)
-        return d / 2 + random.random() * d / 2  # jitter, not crypto
-
-    @classmethod
-    def from_settings(cls, cfg: K8sLauncherSettings) -> RetryPolicy:
-        return cls(cfg.api_timeout_s, cfg.api_retries, cfg.api_backoff_s, cfg.api_backoff_max_s)
-
-
-def api_status(exc: BaseException) -> int | None:
-    """The HTTP status of a `kubernetes.client.ApiException` (duck-typed), else None."""
-    status = getattr(exc, "status", None)
-    return status if isinstance(status, int) and status > 0 else None
-
-
-def api_body(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, bytes):
-        return body.decode("utf-8", "replace")
-    return str(body or "")
-
-
-def is_quota_refusal(exc: BaseException) -> bool:
-    """A 403 from a ResourceQuota (e.g. `count/jobs.batch`): 'exceeded quota' in the answer."""
-    return api_status(exc) == 403 and "exceeded quota" in api_body(exc)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """THE retry decision: timeouts, network errors, HTTP 429 and 5xx are transient; nothing else."""
-    if isinstance(exc, TimeoutError | ConnectionError):
-        return True
-    status = api_status(exc)
-    if status is not None:
-        return status in RETRYABLE_STATUS
-    try:
-        from urllib3.exceptions import HTTPError as Urllib3Error
-    except ImportError:  # pragma: no cover - urllib3 comes with the kubernetes client
-        return False
-    return isinstance(exc, Urllib3Error)
-
-
-async def call_api(
-    fn: Callable[..., T],
-    /,
-    *args: Any,
-    what: str,
-    policy: RetryPolicy,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    **kwargs: Any,
-) -> T:
-    """`fn(*args, **kwargs, _request_timeout=...)` in a thread, under a timeout, retried while
-    `is_retryable()`. Raises the last error (TimeoutError on a timeout); `what` names the call in logs.
-    `sleep` waits between attempts (injectable for tests)."""
-    attempt = 0
-    while True:
-        try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(fn, *args, _request_timeout=policy.timeout_s, **kwargs),
-                policy.timeout_s,
-            )
-        except Exception as e:
-            if not is_retryable(e) or attempt >= policy.retries:
-                raise
-            delay = policy.delay(attempt)
-            attempt += 1
-            LOG.warning(
-                "%s failed (%s); retry %d/%d in %.1fs",
-                what,
-                describe_error(e),
-                attempt,
-                policy.retries,
-                delay,
-            )
-            await sleep(delay)
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short, log-safe description (status and reason; no response body or headers)."""
-    status = api_status(exc)
-    if status is not None:
-        return f"HTTP {status} {getattr(exc, 'reason', '') or ''}".strip()
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def load_batch_api() -> Any:
     """A `BatchV1Api` from the in-cluster service account, else from ~/.kube/config (blocking).
     Production code creates one in `main()` and passes it to every launcher."""
-    from kubernetes import client, config
+    from kubernetes import client
 
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.BatchV1Api()
+    return client.BatchV1Api(load_api_client())
 
 
 class K8sLauncher(Launcher):
@@ -188,7 +69,12 @@ class K8sLauncher(Launcher):
     ) -> None:
         super().__init__(settings, scan_id)
         self.cfg = k8s_settings if k8s_settings is not None else K8sLauncherSettings()
-        self.policy = RetryPolicy.from_settings(self.cfg)
+        self.policy = RetryPolicy(
+            self.cfg.api_timeout_s,
+            self.cfg.api_retries,
+            self.cfg.api_backoff_s,
+            self.cfg.api_backoff_max_s,
+        )
         self._api = api
         self.job_name: str | None = None
         self.namespace: str = self.cfg.namespace
@@ -202,13 +88,15 @@ class K8sLauncher(Launcher):
         self._api = api
         return api
 
-    async def start(self, spec: InstanceSpec, resources: ScanResources | None = None) -> None:
+    async def start(
+        self, spec: InstanceSpec, skydriver_token: str, resources: ScanResources | None = None
+    ) -> None:
         """Create the Job; returns once the API server accepted it (or already had it).
 
+        The pods read SkyDriver's token from the deployment's Secret, not `skydriver_token`.
         `resources` overrides the scan's docker_tag and memory sizes (by default those of `spec`, and
         the settings' defaults where it has none). Raises `LaunchError` with reason
         quota/timeout/unreachable."""
-        resources = resources or ScanResources.from_request(dataclasses.asdict(spec), self.cfg)
         job = scan_job_from_settings(spec, self.settings, self.cfg, resources)
         assert job.metadata is not None and job.metadata.name is not None
         self.job_name = job.metadata.name

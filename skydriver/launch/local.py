@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .base import InstanceSpec, Launcher
+from skyscan_contract.instance import InstanceSpec, Process, build_instance
+
+from .base import Launcher, deployment
 
 LOG = logging.getLogger(__name__)
 STATE_VERSION = 1
@@ -44,27 +46,6 @@ class LocalLauncher(Launcher):
         self._stopping = False
         self.restarts = 0
 
-    def _env(self, spec: InstanceSpec) -> dict[str, str]:
-        s = self.settings
-        env = dict(os.environ)
-        env.update(
-            {
-                "SKYSCAN_SKYDRIVER_ADDRESS": s.url,
-                "SKYSCAN_SKYDRIVER_SCAN_ID": self.scan_id,
-                "SKYSCAN_SKYDRIVER_AUTH": spec.skydriver_token,
-                "SKYSCAN_BROKER_TYPE": s.broker_type,
-                "SKYSCAN_BROKER_ADDRESS": s.broker_address,
-                "SKYSCAN_BROKER_AUTH": s.broker_auth.get_secret_value(),
-                "SKYSCAN_KILL_SWITCH_CHECK_INTERVAL": str(s.scanner_kill_switch_check_interval_s),
-                "SKYSCAN_PIXEL_TIMEOUT_S": str(spec.max_pixel_reco_time),
-            }
-        )
-        if s.scanner_progress_interval_s is not None:
-            env["SKYSCAN_PROGRESS_INTERVAL_SEC"] = str(s.scanner_progress_interval_s)
-        if s.scanner_result_interval_s is not None:
-            env["SKYSCAN_RESULT_INTERVAL_SEC"] = str(s.scanner_result_interval_s)
-        return env
-
     def _spawn(self, role: str, argv: list[str], env: dict[str, str]) -> None:
         self._argv[role] = (argv, env)
         log = (self.dir / f"{role}.log").open("ab")
@@ -78,43 +59,25 @@ class LocalLauncher(Launcher):
         self._pids[role] = proc.pid
         LOG.info("scan %s: started %s (pid %d)", self.scan_id, role, proc.pid)
 
-    async def start(self, spec: InstanceSpec) -> None:
+    def processes(self, spec: InstanceSpec, skydriver_token: str) -> dict[str, Process]:
+        """What `start()` runs: the scanner server and the client manager, as the contract builds them
+        for local processes (literal token and broker password; this instance's own directory)."""
+        launch = build_instance(
+            spec,
+            deployment(
+                self.settings,
+                skydriver_token=skydriver_token,
+                broker_auth=self.settings.broker_auth.get_secret_value(),
+                startup_json=str(self.dir / "startup.json"),
+                python=sys.executable,
+            ),
+        )
+        return {"server": launch.server, "client-manager": launch.client_manager}
+
+    async def start(self, spec: InstanceSpec, skydriver_token: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        startup = self.dir / "startup.json"
-        env = self._env(spec)
-        server_env = {**env, **spec.scanner_server_env}
-        self._spawn(
-            "server",
-            [
-                sys.executable,
-                "-m",
-                "skymap_scanner",
-                "server",
-                *spec.server_args(),
-                "--client-startup-json",
-                str(startup),
-            ],
-            server_env,
-        )
-        self._spawn(
-            "client-manager",
-            [
-                sys.executable,
-                "-m",
-                "client_manager",
-                "--scan-id",
-                self.scan_id,
-                "--backend",
-                "local",
-                "--n-workers",
-                str(spec.n_workers),
-                "--client-startup-json",
-                str(startup),
-                "--poll-interval",
-                str(self.settings.client_manager_poll_interval_s),
-            ],
-            env,
-        )
+        for role, process in self.processes(spec, skydriver_token).items():
+            self._spawn(role, list(process.argv), {**os.environ, **process.literal_env()})
 
     def _exit_code(self, role: str) -> int | None:
         proc = self._procs.get(role)

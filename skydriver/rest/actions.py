@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+from skyscan_contract.documents import InstanceState, WorkerRequest
+from skyscan_contract.errors import UnprocessableAction
+
 from ..auth import Role, requires
-from ..errors import UnprocessableAction
 from ..ids import new_scan_id
 from ..models.api import AddWorkersBody, RescanBody
 from ..scanning import scanner_server_args
@@ -35,18 +37,18 @@ class RescanHandler(BaseHandler):
         request = await self.ctx.scans.add_rescan_id(scan_id, new_id)
         manifest = await self.ctx.scans.create_scan(
             scan_id=new_id,
-            request_doc=None,
+            request=None,
             event=None,
-            i3_event_id=old["i3_event_id"],
+            i3_event_id=old.i3_event_id,
             scanner_server_args=scanner_server_args(request),
-            classifiers={**request["classifiers"], "rescan": True, "origin_scan_id": scan_id},
-            priority=int(request["priority"]),
-            clusters=[name for name, _ in request["request_clusters"]],
+            classifiers={**request.classifiers, "rescan": True, "origin_scan_id": scan_id},
+            priority=request.priority,
+            clusters=request.cluster_names,
         )
         if body.replace_scan:
-            await self.ctx.scans.update_manifest(scan_id, {"replaced_by_scan_id": new_id})
+            await self.ctx.scans.set_replaced_by(scan_id, new_id)
         self.ctx.wake_backlog.set()
-        self.send(project(manifest, body.manifest_projection))
+        self.send(project(manifest.api_dict(), body.manifest_projection))
 
 
 class AddWorkersHandler(BaseHandler):
@@ -64,9 +66,9 @@ class AddWorkersHandler(BaseHandler):
         if not body.no_redirect and await self.redirected(scan_id):
             return
         manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
-        if manifest["is_deleted"]:
+        if manifest.is_deleted:
             raise UnprocessableAction("this scan has been deleted--cannot add workers")
-        if (manifest.get("instance") or {}).get("state") != "running":
+        if manifest.instance_state is not InstanceState.RUNNING:
             raise UnprocessableAction(
                 "an EWMS workflow has not been assigned--cannot add workers"
                 " (the scan instance is not running)"
@@ -78,8 +80,12 @@ class AddWorkersHandler(BaseHandler):
                 f"unknown cluster_location {body.cluster_location!r} "
                 f"(available: {', '.join(self.ctx.settings.clusters)})"
             )
-        request_id = f"{scan_id}-{int(time.time() * 1000):x}"
+        now = time.time()
+        request_id = f"{scan_id}-{int(now * 1000):x}"
         await self.ctx.scans.request_workers(
-            scan_id, body.cluster_location, body.n_workers, request_id
+            scan_id,
+            WorkerRequest(
+                id=request_id, cluster=body.cluster_location, n_workers=body.n_workers, at=now
+            ),
         )
         self.send({"taskforce_uuid": request_id, "n_workers": body.n_workers})

@@ -13,8 +13,9 @@ import tornado.web
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import OperationFailure
 
+from skyscan_contract.errors import InvalidRequest, PayloadTooLarge, SkyDriverError
+
 from ..auth import Authenticator, Principal, Role
-from ..errors import InvalidRequest, PayloadTooLarge, SkyDriverError
 from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.scans import ScanStore
@@ -97,7 +98,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """404 for an unknown scan; for a scan replaced by a rescan, answer a user 302 to the same URL
         with the new id (unless `no_redirect`) and return True. System callers are never redirected."""
         manifest = await self.ctx.scans.get_manifest_cached(scan_id, include_deleted=True)
-        new_id = manifest.get("replaced_by_scan_id")
+        new_id = manifest.replaced_by_scan_id
         if not new_id or self.is_system() or self.bool_arg("no_redirect"):
             return False
         self.redirect(self.request.full_url().replace(scan_id, new_id, 1), status=302)

@@ -6,8 +6,9 @@ from typing import Any
 
 from pymongo.errors import OperationFailure
 
+from skyscan_contract.errors import InvalidRequest
+
 from ..auth import Role, requires
-from ..errors import InvalidRequest
 from ..models.api import FindBody
 from .base import BaseHandler
 from .openapi import Op
@@ -49,13 +50,19 @@ class FindHandler(BaseHandler):
         else:
             wanted = None
         try:
-            manifests = await self.ctx.scans.find_manifests(query, {f: 0 for f in BLOCKED_FIELDS})
+            found = await self.ctx.scans.find_manifests(query, {f: 0 for f in BLOCKED_FIELDS})
         except OperationFailure as e:
             raise InvalidRequest(
                 f"'filter': the database refused it: {(e.details or {}).get('errmsg', e)}"
             ) from e
-        if wanted is not None:
-            manifests = [{k: v for k, v in m.items() if k in wanted} for m in manifests]
+        manifests = [
+            {
+                k: v
+                for k, v in m.api_dict().items()
+                if k not in BLOCKED_FIELDS and (wanted is None or k in wanted)
+            }
+            for m in found
+        ]
         self.send({"manifests": manifests})
 
 
@@ -64,7 +71,7 @@ class BacklogHandler(BaseHandler):
 
     @requires(Role.USER)
     async def get(self) -> None:
-        self.send({"entries": await self.ctx.backlog.entries()})
+        self.send({"entries": [e.api_dict() for e in await self.ctx.backlog.entries()]})
 
 
 class ScanRequestHandler(BaseHandler):
@@ -74,4 +81,4 @@ class ScanRequestHandler(BaseHandler):
 
     @requires(Role.USER)
     async def get(self, scan_id: str) -> None:
-        self.send(await self.ctx.scans.get_request(scan_id))
+        self.send((await self.ctx.scans.get_request(scan_id)).api_dict())

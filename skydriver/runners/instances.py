@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+
+from skyscan_contract.documents import Manifest
 
 from ..launch.base import Launcher
 from ..settings import Settings
@@ -36,35 +37,26 @@ class InstanceWatcher:
                 LOG.exception("instance check failed; retrying")
             await asyncio.sleep(self.settings.instance_poll_interval_s)
 
-    def _launcher_for(self, manifest: dict[str, object]) -> Launcher:
-        scan_id = str(manifest["scan_id"])
+    def _launcher_for(self, manifest: Manifest) -> Launcher:
+        scan_id = manifest.scan_id
         launcher = self.launchers.get(scan_id)
         if launcher is None:  # after a restart: rebuild it from the stored state
             launcher = self.make_launcher(scan_id)
-            instance = manifest.get("instance")
-            state = instance.get("launcher_state", {}) if isinstance(instance, dict) else {}
-            launcher.load_state(state)
+            launcher.load_state(manifest.instance.launcher_state if manifest.instance else {})
             self.launchers[scan_id] = launcher
         return launcher
 
     async def check_all(self) -> None:
         for manifest in await self.scans.active_instances():
-            scan_id = manifest["scan_id"]
+            scan_id = manifest.scan_id
             launcher = self._launcher_for(manifest)
-            if manifest.get("is_deleted"):
+            if manifest.is_deleted:
                 LOG.info("scan %s deleted: stopping its instance", scan_id)
                 await launcher.stop()
             code = await launcher.poll()
             if code is None:
                 continue
-            await self.scans.update_manifest(
-                scan_id,
-                {
-                    "instance.state": "ended",
-                    "instance.exit_code": code,
-                    "instance.ended_at": time.time(),
-                },
-            )
+            await self.scans.end_instance(scan_id, code)
             self.launchers.pop(scan_id, None)
             LOG.info("scan %s: instance ended (exit %s)", scan_id, code)
 

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..messages import PixelResult, PixelTask
+from skyscan_contract.messages import PixelResult, PixelTask
+from skyscan_contract.nsides import NSideProgression
+from skyscan_contract.settings import ServerSettings
+
 from ..mq import (
     Consumer,
     Publisher,
@@ -22,9 +25,7 @@ from ..mq import (
     open_publisher,
     to_clients_queue,
 )
-from ..nsides import NSideProgression
 from ..recos import StartupData, get_reco
-from ..settings import ServerSettings
 from ..startup import check_event_for_reco, make_startup_data, write_startup_data
 from .progress import ProgressTracker
 from .result import result_filename
@@ -127,7 +128,7 @@ async def run_server(
         else:
             raise ValueError("either SKYSCAN_SKYDRIVER_ADDRESS or an event file is needed")
         meta = check_event_for_reco(event, request.reco_algo)
-        startup = make_startup_data(scan_id, request.reco_algo, event)
+        startup = make_startup_data(scan_id, request.reco_algo, event, reco_cls)
         if request.client_startup_json is not None:
             write_startup_data(startup, request.client_startup_json)
 

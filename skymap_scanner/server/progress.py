@@ -10,7 +10,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..nsides import NSideProgression
+from skyscan_contract.nsides import NSideProgression
+
 from .state import ScanState
 
 TIMELINE_POINTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999, 1.0]

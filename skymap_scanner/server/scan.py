@@ -10,9 +10,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
+from skyscan_contract.messages import (
+    EventMetadataBody,
+    ManifestPatchBody,
+    PixelResult,
+    PixelTask,
+    ProgressBody,
+    Seed,
+)
+
 from .. import healpix
 from ..events import EventMetadata
-from ..messages import PixelResult, PixelTask, Seed
 from ..pixels import NSidesDict, pixel_directions, positions_by_nside
 from .progress import ProgressTracker
 from .result import build_result
@@ -96,11 +104,11 @@ class Reporter:
             {"nside": n, "pixel": p, "attempts": a, "error": e}
             for (n, p), (a, e) in state.failed.items()
         ]
-        body = {
-            "progress": progress,
-            "event_metadata": self.meta.to_dict(),
-            "scan_metadata": self.scan_metadata,
-        }
+        body = ManifestPatchBody(
+            progress=ProgressBody.model_validate(progress),
+            event_metadata=EventMetadataBody.model_validate(self.meta.to_dict()),
+            scan_metadata=self.scan_metadata,
+        )
         for sink in self.sinks:
             await sink.progress(body, urgent=urgent)
         self._last_progress = time.monotonic()

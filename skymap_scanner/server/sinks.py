@@ -12,11 +12,13 @@ from typing import Any, Protocol
 
 import httpx
 
+from skyscan_contract.messages import ManifestPatchBody, ResultPutBody
+
 LOG = logging.getLogger(__name__)
 
 
 class ReportSink(Protocol):
-    async def progress(self, body: dict[str, Any], *, urgent: bool) -> None: ...
+    async def progress(self, body: ManifestPatchBody, *, urgent: bool) -> None: ...
 
     async def result(self, result: dict[str, Any], *, is_final: bool, urgent: bool) -> None: ...
 
@@ -80,14 +82,16 @@ class SkyDriverSink:
         )
         return status
 
-    async def progress(self, body: dict[str, Any], *, urgent: bool) -> None:
-        await self.request("PATCH", f"/scan/{self.scan_id}/manifest", json_body=body, urgent=urgent)
+    async def progress(self, body: ManifestPatchBody, *, urgent: bool) -> None:
+        await self.request(
+            "PATCH", f"/scan/{self.scan_id}/manifest", json_body=body.model_dump(), urgent=urgent
+        )
 
     async def result(self, result: dict[str, Any], *, is_final: bool, urgent: bool) -> None:
         await self.request(
             "PUT",
             f"/scan/{self.scan_id}/result",
-            json_body={"skyscan_result": result, "is_final": is_final},
+            json_body=ResultPutBody(skyscan_result=result, is_final=is_final).model_dump(),
             urgent=urgent,
         )
 
@@ -105,8 +109,8 @@ class FileSink:
         tmp.write_text(json.dumps(data, separators=(",", ":")))
         tmp.replace(self.output_dir / name)
 
-    async def progress(self, body: dict[str, Any], *, urgent: bool) -> None:
-        self._write("scan-manifest.json", body)
+    async def progress(self, body: ManifestPatchBody, *, urgent: bool) -> None:
+        self._write("scan-manifest.json", body.model_dump())
 
     async def result(self, result: dict[str, Any], *, is_final: bool, urgent: bool) -> None:
         if result:

@@ -9,8 +9,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..messages import PixelResult, RecoPixelVariation
-from ..nsides import NSideProgression
+from skyscan_contract.messages import PixelResult, RecoPixelVariation
+from skyscan_contract.nsides import NSideProgression
+
 from ..pixels import NSidesDict, PixelReco, choose_pixels_to_reconstruct
 
 LOG = logging.getLogger(__name__)

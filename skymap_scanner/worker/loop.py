@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from ..messages import PixelResult, PixelTask, RecoPixelVariation
+from skyscan_contract.messages import PixelResult, PixelTask, RecoPixelVariation
+from skyscan_contract.settings import WorkerSettings
+
 from ..mq import (
     Publisher,
     Received,
@@ -27,7 +29,6 @@ from ..mq import (
     to_clients_queue,
 )
 from ..recos import StartupData
-from ..settings import WorkerSettings
 from .reco_process import RecoFailed, RecoProcess
 
 LOG = logging.getLogger(__name__)

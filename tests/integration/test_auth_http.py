@@ -24,7 +24,7 @@ from skydriver.auth import (
     Role,
     requires,
 )
-from skydriver.errors import SkyDriverError
+from skyscan_contract.errors import SkyDriverError
 
 
 class Handler(tornado.web.RequestHandler):

@@ -81,7 +81,7 @@ async def test_a_dead_runners_claim_is_revived(tmp_path: Path) -> None:
         finally:
             await db.close()
         claimed_at = time.time()
-        assert entry is not None and entry["scan_id"] == b and entry["next_attempt"] == 1
+        assert entry is not None and entry.scan_id == b and entry.next_attempt == 1
         second = await start_test_skydriver(
             tmp_path,
             {"held": HeldLauncher},

@@ -1,5 +1,5 @@
 """The client library and CLI against the real SkyDriver (in-process, with its backlog runner and local
-launcher, FerretDB and RabbitMQ): small dummy scans launched, followed and fetched through `skydriver.client`.
+launcher, FerretDB and RabbitMQ): small dummy scans launched, followed and fetched through `skydriver_client`.
 
 The server runs on the test's event loop, so the blocking `Client` and the CLI run in a worker thread.
 
@@ -20,7 +20,7 @@ import pytest
 from skyreader import SkyScanResult
 
 from skydriver.app import SkyDriver
-from skydriver.client import (
+from skydriver_client import (
     AsyncClient,
     Client,
     Forbidden,
@@ -32,7 +32,7 @@ from skydriver.client import (
     ScanStatus,
     Workforce,
 )
-from skydriver.client._cli import main
+from skydriver_client._cli import main
 from tests.conftest import headers
 from tests.helpers import DEMO_EVENT
 

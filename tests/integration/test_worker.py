@@ -11,7 +11,6 @@ import sys
 import uuid
 from pathlib import Path
 
-from skymap_scanner.messages import PixelResult, PixelTask, Seed
 from skymap_scanner.mq import (
     RECONNECT_INTERVAL_S,
     delete_queues,
@@ -22,7 +21,8 @@ from skymap_scanner.mq import (
     to_clients_queue,
 )
 from skymap_scanner.recos import StartupData
-from skymap_scanner.settings import BrokerSettings
+from skyscan_contract.messages import PixelResult, PixelTask, Seed
+from skyscan_contract.settings import BrokerSettings
 from tests.helpers import DEMO_EVENT
 
 

@@ -45,7 +45,7 @@ from skydriver.auth import (
     roles_from_claims,
     undeclared_methods,
 )
-from skydriver.errors import Forbidden
+from skyscan_contract.errors import Forbidden
 
 ISSUER = "https://keycloak.example.test/auth/realms/IceCube"
 

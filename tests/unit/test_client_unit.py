@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-import skydriver.client
-from skydriver.client import (
+import skydriver_client
+from skydriver_client import (
     AsyncClient,
     Client,
     Forbidden,
@@ -143,19 +143,19 @@ def manifest_doc(progress: dict[str, Any] | None = None, **kw: Any) -> dict[str,
 # -- the public names ------------------------------------------------------------------------------
 def test_exported_members() -> None:
     """`__all__` lists exactly the public names (httpx tests/test_exported_members.py)."""
-    public = sorted(name for name in dir(skydriver.client) if not name.startswith("_"))
-    assert public == sorted(skydriver.client.__all__)
-    assert len(set(skydriver.client.__all__)) == len(skydriver.client.__all__)
+    public = sorted(name for name in dir(skydriver_client) if not name.startswith("_"))
+    assert public == sorted(skydriver_client.__all__)
+    assert len(set(skydriver_client.__all__)) == len(skydriver_client.__all__)
 
 
 def test_errors_are_one_tree_shared_with_the_server() -> None:
-    from skydriver import errors
+    from skyscan_contract import errors
 
-    for name in skydriver.client.__all__:
-        member = getattr(skydriver.client, name)
+    for name in skydriver_client.__all__:
+        member = getattr(skydriver_client, name)
         if isinstance(member, type) and issubclass(member, Exception):
             assert issubclass(member, errors.SkyDriverError), name
-    assert skydriver.client.ScanNotFound is errors.ScanNotFound
+    assert skydriver_client.ScanNotFound is errors.ScanNotFound
     assert issubclass(ServerError, ServiceUnavailable)
 
 
@@ -516,7 +516,7 @@ def test_cli_wait_prints_a_line_per_update_when_not_a_terminal_and_exits_1_on_ab
 def test_progress_display_draws_a_bar_on_a_terminal() -> None:
     import io
 
-    from skydriver.client._display import ProgressDisplay
+    from skydriver_client._display import ProgressDisplay
 
     stream = io.StringIO()
     display = ProgressDisplay(stream, live=True)

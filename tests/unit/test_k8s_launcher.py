@@ -27,17 +27,20 @@ from kubernetes.client import (
 )
 
 from client_manager.backends.base import WorkerStatus
-from client_manager.backends.k8s import K8sBackend, K8sBackendSettings
-from skydriver.errors import LaunchError
+from client_manager.backends.k8s import K8sBackend
 from skydriver.launch import k8s as k8s_mod
-from skydriver.launch.base import InstanceSpec
-from skydriver.launch.k8s import K8sLauncher, RetryPolicy, call_api, is_quota_refusal, is_retryable
+from skydriver.launch.k8s import K8sLauncher
 from skydriver.launch.k8s_objects import ScanResources
 from skydriver.launch.k8s_settings import K8sLauncherSettings
 from skydriver.settings import Settings
+from skyscan_contract.errors import LaunchError
+from skyscan_contract.instance import InstanceSpec
+from skyscan_contract.k8s_api import RetryPolicy, call_api, is_quota_refusal, is_retryable
+from skyscan_contract.settings import K8sWorkerSettings as K8sBackendSettings
 from tests.doubles import Scripted
 
 SCAN_ID = "18c0a1b2c3dx0123456789abcdef0123"
+TOKEN = "scan-scoped-token"
 JOB = f"skyscan-{SCAN_ID}"
 QUOTA_BODY = (
     '{"kind":"Status","status":"Failure","message":"jobs.batch \\"skyscan-x\\" is forbidden: '
@@ -161,7 +164,7 @@ async def test_start_creates_the_job_and_keeps_its_name() -> None:
     api = ScriptedBatchApi(create=[ACTIVE])
     la = launcher(api)
     res = ScanResources("4.0.1", 3_000_000_000)
-    await run(la.start(spec(), res))
+    await run(la.start(spec(), TOKEN, res))
     ((method, args, kwargs),) = api.calls
     assert method == "create" and args[0] == "skyscans"
     body = args[1]
@@ -179,7 +182,7 @@ async def test_start_creates_the_job_and_keeps_its_name() -> None:
 async def test_conflict_means_our_job_from_an_earlier_attempt() -> None:
     api = ScriptedBatchApi(create=[api_error(409, "Conflict")])
     la = launcher(api)
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     assert api.names() == ["create"]
     assert la.get_state()["job_name"] == JOB
 
@@ -189,7 +192,7 @@ async def test_a_lost_answer_then_conflict_is_success() -> None:
     api = ScriptedBatchApi(create=["hang", api_error(409, "Conflict")])
     la = launcher(api, api_timeout_s=0.2)
     try:
-        await run(la.start(spec()))
+        await run(la.start(spec(), TOKEN))
     finally:
         api.release.set()
     assert api.names() == ["create", "create"]
@@ -199,7 +202,7 @@ async def test_quota_refusal_is_a_quota_launch_error_without_retries() -> None:
     api = ScriptedBatchApi(create=[api_error(403, "Forbidden", QUOTA_BODY)])
     la = launcher(api)
     with pytest.raises(LaunchError) as info:
-        await run(la.start(spec()))
+        await run(la.start(spec(), TOKEN))
     assert info.value.reason == "quota"
     assert "quota" in info.value.message and "300s" in info.value.message
     assert api.names() == ["create"]
@@ -210,7 +213,7 @@ async def test_other_refusals_are_not_retried() -> None:
         create=[api_error(403, "Forbidden", '{"message":"jobs.batch is forbidden: User cannot"}')]
     )
     with pytest.raises(LaunchError) as info:
-        await run(launcher(api).start(spec()))
+        await run(launcher(api).start(spec(), TOKEN))
     assert info.value.reason == "unreachable"
     assert "HTTP 403" in info.value.message
     assert api.names() == ["create"]
@@ -224,14 +227,14 @@ async def test_transient_failures_are_retried_then_succeed() -> None:
             ACTIVE,
         ]
     )
-    await run(launcher(api).start(spec()))
+    await run(launcher(api).start(spec(), TOKEN))
     assert api.names() == ["create"] * 3
 
 
 async def test_retries_are_bounded() -> None:
     api = ScriptedBatchApi(create=[api_error(500, "Internal")] * 3)
     with pytest.raises(LaunchError) as info:
-        await run(launcher(api, api_retries=2).start(spec()))
+        await run(launcher(api, api_retries=2).start(spec(), TOKEN))
     assert info.value.reason == "unreachable"
     assert api.names() == ["create"] * 3
 
@@ -241,7 +244,7 @@ async def test_timeouts_are_a_timeout_launch_error() -> None:
     la = launcher(api, api_timeout_s=0.1, api_retries=1)
     try:
         with pytest.raises(LaunchError) as info:
-            await run(la.start(spec()))
+            await run(la.start(spec(), TOKEN))
     finally:
         api.release.set()
     assert info.value.reason == "timeout"
@@ -259,7 +262,7 @@ async def test_the_api_is_built_lazily_once(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(k8s_mod, "load_batch_api", fake_load)
     la = K8sLauncher(Settings(), SCAN_ID, k8s_settings=k8s_cfg())
     assert built == []
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     assert await run(la.poll()) is None
     assert built == [1]
 
@@ -272,7 +275,7 @@ async def test_poll_follows_the_job_from_active_to_succeeded() -> None:
     la = launcher(api)
     assert await run(la.poll()) == 0  # never started: gone
     assert api.calls == []
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     assert await run(la.poll()) is None  # no status yet
     assert await run(la.poll()) is None
     assert await run(la.poll()) == 0
@@ -284,14 +287,14 @@ async def test_poll_follows_the_job_from_active_to_succeeded() -> None:
 async def test_poll_failed_job_is_exit_1() -> None:
     api = ScriptedBatchApi(create=[ACTIVE], read=[FAILED])
     la = launcher(api)
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     assert await run(la.poll()) == 1
 
 
 async def test_poll_404_means_gone() -> None:
     api = ScriptedBatchApi(create=[ACTIVE], read=[api_error(404, "Not Found")])
     la = launcher(api)
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     assert await run(la.poll()) == 0
 
 
@@ -300,7 +303,7 @@ async def test_poll_when_the_api_fails_is_unknown_not_dead(
 ) -> None:
     api = ScriptedBatchApi(create=[ACTIVE], read=[api_error(503)] * 3 + [SUCCEEDED])
     la = launcher(api, api_retries=2)
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     with caplog.at_level(logging.WARNING):
         assert await run(la.poll()) is None
     assert "assuming alive" in caplog.text
@@ -310,7 +313,7 @@ async def test_poll_when_the_api_fails_is_unknown_not_dead(
 async def test_poll_reads_at_most_every_min_interval() -> None:
     api = ScriptedBatchApi(create=[ACTIVE], read=[ACTIVE])
     la = launcher(api, poll_min_interval_s=3600)
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     assert await run(la.poll()) is None
     assert await run(la.poll()) is None
     assert api.names() == ["create", "read"]
@@ -326,7 +329,7 @@ async def test_stop_deletes_foreground_and_is_safe_to_repeat() -> None:
     la = launcher(api)
     await run(la.stop())  # never started: nothing to do
     assert api.calls == []
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     await run(la.stop())
     await run(la.stop())  # already gone
     deletes = [c for c in api.calls if c[0] == "delete"]
@@ -341,7 +344,7 @@ async def test_stop_deletes_foreground_and_is_safe_to_repeat() -> None:
 async def test_stop_now_has_no_grace_period() -> None:
     api = ScriptedBatchApi(create=[ACTIVE], delete=[{}])
     la = launcher(api)
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     await run(la.stop(now=True))
     assert api.calls[-1][2]["grace_period_seconds"] == 0
 
@@ -349,7 +352,7 @@ async def test_stop_now_has_no_grace_period() -> None:
 async def test_stop_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     api = ScriptedBatchApi(create=[ACTIVE], delete=[api_error(403, "Forbidden")])
     la = launcher(api)
-    await run(la.start(spec()))
+    await run(la.start(spec(), TOKEN))
     with caplog.at_level(logging.ERROR):
         await run(la.stop())
     assert "delete Job" in caplog.text and "403" in caplog.text
@@ -361,7 +364,7 @@ async def test_stop_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
 async def test_state_survives_a_restart() -> None:
     api = ScriptedBatchApi(create=[ACTIVE])
     first = launcher(api)
-    await run(first.start(spec()))
+    await run(first.start(spec(), TOKEN))
     state = first.get_state()
     api2 = ScriptedBatchApi(read=[ACTIVE, SUCCEEDED])
     again = launcher(api2, namespace="elsewhere")

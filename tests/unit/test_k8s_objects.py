@@ -3,7 +3,6 @@ checked through the official client models and serializer. No cluster: nothing i
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -28,21 +27,19 @@ from kubernetes.client import (
 
 from client_manager.backends import k8s_objects as wk
 from client_manager.backends.base import WorkerStatus
-from client_manager.backends.condor import CondorBackendSettings
-from client_manager.backends.k8s import K8sBackendSettings
-from skydriver.launch.base import InstanceSpec
 from skydriver.launch.k8s_objects import (
     ScanResources,
-    cpu_quantity,
-    dns_name,
     job_exit_code,
     job_name,
-    label_value,
     scan_job_from_settings,
     to_dict,
 )
 from skydriver.launch.k8s_settings import K8sLauncherSettings
 from skydriver.settings import Settings
+from skyscan_contract.instance import InstanceSpec
+from skyscan_contract.k8s_objects import cpu_quantity, dns_name, label_value
+from skyscan_contract.settings import CondorWorkerSettings as CondorBackendSettings
+from skyscan_contract.settings import K8sWorkerSettings as K8sBackendSettings
 
 SCAN_ID = "18c0a1b2c3dx0123456789abcdef0123"
 BROKER_SECRET = "broker-s3cr3t-VALUE-42"
@@ -94,8 +91,6 @@ RES = ScanResources(
 
 def scan_job(**spec_overrides: Any) -> dict[str, Any]:
     s = spec(**spec_overrides)
-    if "skydriver_token" in {f.name for f in dataclasses.fields(InstanceSpec)}:
-        s = dataclasses.replace(s, skydriver_token=SKYDRIVER_TOKEN)  # a per-scan token
     job = scan_job_from_settings(s, settings(), cfg(), RES)
     assert isinstance(job, V1Job)
     data: dict[str, Any] = to_dict(job)
@@ -244,7 +239,7 @@ def test_resources_from_the_request_and_settings() -> None:
 
 
 def test_defaults_when_the_request_names_no_resources() -> None:
-    res = ScanResources.from_request({"docker_tag": "", "scanner_server_memory_bytes": None}, cfg())
+    res = ScanResources.of(spec(docker_tag="", scanner_server_memory_bytes=0), cfg())
     assert res == ScanResources("latest", 1_024_000_000)
     job = to_dict(scan_job_from_settings(spec(), settings(), cfg()))
     server = containers(job)["skyscan-server"]

@@ -1,12 +1,18 @@
-"""The nside progression (`--nsides 8:0 64:12 512:24`): which HEALPix resolutions a scan visits, in order,
-and how far around the best pixel each finer one reaches (the pixel extension)."""
+"""The nside progression (`8:0 64:12 512:24`): which HEALPix resolutions a scan visits, in order, and how far
+around the best pixel each finer one reaches (the pixel extension).
+
+One type end to end: `NSideProgression.parse` at the edges that receive text or JSON (the REST request, the
+scanner's command line), `to_json_dict()` where it is stored, `argv()` where it crosses into a process. Inside
+the programs it stays a `NSideProgression`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Annotated, Any
 
-DEFAULT_NSIDES = "8:0 64:12 512:24"
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
 
 class InvalidNsides(ValueError):
@@ -15,18 +21,21 @@ class InvalidNsides(ValueError):
 
 @dataclass(frozen=True)
 class NSideProgression:
-    """Ordered `(nside, pixel_extension)` pairs; the first extension is always 0 (first nside is full-sky)."""
+    """Ordered `(nside, pixel_extension)` pairs; the first extension is always 0 (the first nside is
+    full-sky)."""
 
     steps: tuple[tuple[int, int], ...]
 
     def __post_init__(self) -> None:
         if not self.steps:
-            raise InvalidNsides("nsides: at least one nside is needed, e.g. '8:0 64:12 512:24'")
+            raise InvalidNsides(
+                f"nsides: at least one nside is needed, e.g. {str(DEFAULT_NSIDES)!r}"
+            )
         nsides = [n for n, _ in self.steps]
         for nside, ext in self.steps:
             if nside < 1 or nside & (nside - 1):
                 raise InvalidNsides(
-                    f"nsides: {nside} is not a power of two; a valid progression is {DEFAULT_NSIDES!r}"
+                    f"nsides: {nside} is not a power of two; a valid progression is {str(DEFAULT_NSIDES)!r}"
                 )
             if ext < 0:
                 raise InvalidNsides(f"nsides: extension {ext} of nside {nside} must be >= 0")
@@ -48,6 +57,8 @@ class NSideProgression:
     @classmethod
     def parse(cls, spec: str | Iterable[str] | Mapping[int | str, int]) -> NSideProgression:
         """Parse `"8:0 64:12"`, `["8:0", "64:12"]` or `{8: 0, 64: 12}` (string keys allowed)."""
+        if isinstance(spec, NSideProgression):
+            return spec
         steps: list[tuple[int, int]] = []
         if isinstance(spec, Mapping):
             try:
@@ -55,7 +66,9 @@ class NSideProgression:
             except (TypeError, ValueError) as e:
                 raise InvalidNsides(f"nsides: keys and values must be integers ({e})") from e
         else:
-            items = spec.split() if isinstance(spec, str) else list(spec)
+            # blanks or commas between the steps: "8:0 64:12", "8:0,64:12"
+            items = re.split(r"[\s,]+", spec.strip()) if isinstance(spec, str) else list(spec)
+            items = [i for i in items if i]
             for item in items:
                 parts = str(item).split(":")
                 if len(parts) != 2:
@@ -91,7 +104,31 @@ class NSideProgression:
         return list(self.steps[: idx + 2])
 
     def to_json_dict(self) -> dict[str, int]:
+        """The stored form (and the REST API's): `{"8": 0, "64": 12}`."""
         return {str(n): e for n, e in self.steps}
 
+    def argv(self) -> list[str]:
+        """The command-line form: `["8:0", "64:12"]` (the values of `--nsides`)."""
+        return [f"{n}:{e}" for n, e in self.steps]
+
     def __str__(self) -> str:
-        return " ".join(f"{n}:{e}" for n, e in self.steps)
+        return " ".join(self.argv())
+
+
+DEFAULT_NSIDES = NSideProgression(((8, 0), (64, 12), (512, 24)))
+
+
+def _validate(value: Any) -> NSideProgression:
+    try:
+        return NSideProgression.parse(value)
+    except InvalidNsides as e:
+        raise ValueError(str(e)) from e
+
+
+#: `NSideProgression` as a pydantic field: validated from any form `parse` takes, stored as the JSON dict
+NSidesField = Annotated[
+    NSideProgression,
+    PlainValidator(_validate),
+    PlainSerializer(lambda p: p.to_json_dict(), return_type=dict[str, int]),
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": "integer"}}),
+]

@@ -1,7 +1,7 @@
 """SkyDriver's Python client: launch skymap scans, follow them, fetch their results.
 
 ```python
-from skydriver.client import Client
+from skydriver_client import Client
 
 with Client("http://127.0.0.1:8080", token=None) as sd:
     scan = sd.launch("event.json", real_event=True, nsides="1:0 2:12", cluster="local:2")
@@ -10,10 +10,10 @@ with Client("http://127.0.0.1:8080", token=None) as sd:
 ```
 
 `AsyncClient` has the same methods, awaited. Every error is a `SkyDriverError`; the tree is in
-`skydriver/client/_errors.py`. The command line (`skydriver scan ...`) is in `skydriver/client/_cli.py`.
+`skydriver_client/_errors.py`. The command line (`skydriver scan ...`) is in `skydriver_client/_cli.py`.
 """
 
-from ..errors import (
+from skyscan_contract.errors import (
     Forbidden,
     InvalidEvent,
     InvalidRequest,
@@ -22,6 +22,7 @@ from ..errors import (
     ScanNotFound,
     SkyDriverError,
 )
+
 from ._client import AsyncClient, Client
 from ._errors import (
     ResultNotReady,

@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import InvalidEvent, InvalidRequest
+from skyscan_contract.errors import InvalidEvent, InvalidRequest
+from skyscan_contract.nsides import DEFAULT_NSIDES, NSideProgression
+
 from ._types import ClustersInput, EventInput, NSidesInput
 
 _PAIR = re.compile(r"^\s*([^:\s]+)\s*:\s*(-?\d+)\s*$")
@@ -33,10 +35,9 @@ def _pairs(text: str, what: str, example: str) -> list[tuple[str, int]]:
 
 
 def parse_nsides(value: NSidesInput) -> dict[str, int]:
-    """`"8:0 64:12"` or `{8: 0, 64: 12}` → `{"8": 0, "64": 12}` (the server checks the progression)."""
-    if isinstance(value, str):
-        return {k: v for k, v in _pairs(value, "nsides", "8:0 64:12 512:24")}
-    return {str(k): int(v) for k, v in value.items()}
+    """`"8:0 64:12"` or `{8: 0, 64: 12}` → `{"8": 0, "64": 12}`, checked by the service's own rules
+    (`ValueError` names the problem)."""
+    return NSideProgression.parse(value).to_json_dict()
 
 
 def parse_clusters(value: ClustersInput) -> list[tuple[str, int]]:
@@ -104,7 +105,7 @@ class ScanRequest(BaseModel):
         real_event: bool,
         i3_event_id: str = "",
         reco_algo: str = "dummy",
-        nsides: NSidesInput = "8:0 64:12 512:24",
+        nsides: NSidesInput = str(DEFAULT_NSIDES),
         cluster: ClustersInput = "local:2",
         docker_tag: str = "latest",
         max_pixel_reco_time: int = 3600,

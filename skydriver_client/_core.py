@@ -18,7 +18,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from ..errors import (
+from skyscan_contract.errors import (
     Forbidden,
     InvalidEvent,
     InvalidRequest,
@@ -27,6 +27,7 @@ from ..errors import (
     ScanNotFound,
     SkyDriverError,
 )
+
 from ._errors import (
     ResultNotReady,
     ScanFailed,
@@ -38,7 +39,7 @@ from ._errors import (
 from ._models import Manifest, ScanProgress, ScanRequest, ScanStatus
 from ._types import Filter, TimeoutInput
 
-LOG = logging.getLogger("skydriver.client")
+LOG = logging.getLogger("skydriver_client")
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 30.0

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import SkyDriverError
+from skyscan_contract.errors import SkyDriverError
 
 if TYPE_CHECKING:
     from ._models import ScanStatus

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
+from skyscan_contract.nsides import DEFAULT_NSIDES
+
 from . import _core
 from ._models import Manifest, ScanProgress, ScanRequest, ScanStatus
 from ._types import ClustersInput, EventInput, Filter, NSidesInput, TimeoutInput
@@ -62,7 +64,7 @@ class Client(_Base):
     retried `retries` times with exponential backoff from `backoff_s`, with jitter: connection failures before
     the request was sent always, and timeouts, broken connections and 5xx answers for idempotent calls only
     (not for launch, rescan, add-workers). Pass `transport` (e.g. `httpx.MockTransport`) to test against a
-    fake. Errors are `SkyDriverError`s; see `skydriver.client` for the tree.
+    fake. Errors are `SkyDriverError`s; see `skydriver_client` for the tree.
     """
 
     def __init__(
@@ -118,7 +120,7 @@ class Client(_Base):
         *,
         real_event: bool,
         reco_algo: str = "dummy",
-        nsides: NSidesInput = "8:0 64:12 512:24",
+        nsides: NSidesInput = str(DEFAULT_NSIDES),
         cluster: ClustersInput = "local:2",
         docker_tag: str = "latest",
         max_pixel_reco_time: int = 3600,
@@ -291,7 +293,7 @@ class AsyncClient(_Base):
         *,
         real_event: bool,
         reco_algo: str = "dummy",
-        nsides: NSidesInput = "8:0 64:12 512:24",
+        nsides: NSidesInput = str(DEFAULT_NSIDES),
         cluster: ClustersInput = "local:2",
         docker_tag: str = "latest",
         max_pixel_reco_time: int = 3600,

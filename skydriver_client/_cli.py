@@ -41,15 +41,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ..errors import Forbidden, ScanNotFound, SkyDriverError
+from skyscan_contract.errors import Forbidden, ScanNotFound, SkyDriverError
+from skyscan_contract.nsides import DEFAULT_NSIDES
+
 from . import _core
 from ._client import Client
 from ._display import ProgressDisplay, manifest_line, result_text, status_text
 from ._errors import ResultNotReady, ScanFailed, ServiceUnavailable, UnexpectedResponse, WaitTimeout
-from ._models import parse_nsides
 
 COMMANDS = ("scan", "scans")
 OK, FAILED, USAGE, NOT_FOUND, AUTH, UNAVAILABLE, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
@@ -61,8 +62,8 @@ class ClientSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SKYDRIVER_", extra="ignore")
 
-    url: str = "http://127.0.0.1:8080"
-    token: SecretStr | None = None
+    url: str = Field("http://127.0.0.1:8080", description="SkyDriver's address (`--url`)")
+    token: SecretStr | None = Field(None, description="bearer token (`--token`)")
 
 
 def exit_code(error: SkyDriverError) -> int:
@@ -244,14 +245,6 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _nsides(text: str) -> str:
-    try:
-        parse_nsides(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
-    return text
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `scan` and `scans` commands to a parser's subparsers."""
     common = _common_options()
@@ -269,10 +262,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--nsides",
         nargs="+",
-        type=_nsides,
-        default=["8:0 64:12 512:24"],
+        default=[str(DEFAULT_NSIDES)],
         metavar="NSIDE:EXT",
-        help="nside progression (8:0 64:12 512:24)",
+        help=f"nside progression ({DEFAULT_NSIDES})",
     )
     p.add_argument(
         "--cluster", action="append", metavar="NAME:N", help="workers per cluster (local:2)"
