@@ -49,14 +49,6 @@ class BrokerUnavailable(Exception):
     """The broker stayed away longer than `broker_outage_timeout_s`."""
 
 
-def to_clients_queue(scan_id: str) -> str:
-    return f"to-clients-{scan_id}"
-
-
-def from_clients_queue(scan_id: str) -> str:
-    return f"from-clients-{scan_id}"
-
-
 @dataclass
 class Received:
     """A delivered message: its decoded `data` and the broker handle used to ack it."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from skyscan_contract.messages import PixelResult, PixelTask
 from skyscan_contract.nsides import NSideProgression
+from skyscan_contract.queues import from_clients_queue, to_clients_queue
 from skyscan_contract.settings import ServerSettings
 
 from ..mq import (
@@ -20,10 +21,8 @@ from ..mq import (
     Publisher,
     Received,
     delete_queues,
-    from_clients_queue,
     open_consumer,
     open_publisher,
-    to_clients_queue,
 )
 from ..recos import StartupData, get_reco
 from ..startup import check_event_for_reco, make_startup_data, write_startup_data

@@ -18,15 +18,14 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from skyscan_contract.messages import PixelResult, PixelTask, RecoPixelVariation
+from skyscan_contract.queues import from_clients_queue, to_clients_queue
 from skyscan_contract.settings import WorkerSettings
 
 from ..mq import (
     Publisher,
     Received,
-    from_clients_queue,
     open_consumer,
     open_publisher,
-    to_clients_queue,
 )
 from ..recos import StartupData
 from .reco_process import RecoFailed, RecoProcess

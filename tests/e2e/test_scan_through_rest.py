@@ -17,9 +17,10 @@ import pytest
 from skyreader import SkyScanResult
 
 from skydriver.app import SkyDriver
-from skymap_scanner.mq import from_clients_queue, queue_depth, to_clients_queue
+from skymap_scanner.mq import queue_depth
 from skymap_scanner.recos.dummy import _rng
 from skyscan_contract.messages import PixelTask, Seed
+from skyscan_contract.queues import from_clients_queue, to_clients_queue
 from skyscan_contract.settings import BrokerSettings, DummySettings
 from tests.helpers import check_pixel_selection, scan_body, wait_for
 

@@ -14,14 +14,13 @@ from pathlib import Path
 from skymap_scanner.mq import (
     RECONNECT_INTERVAL_S,
     delete_queues,
-    from_clients_queue,
     open_consumer,
     open_publisher,
     queue_depth,
-    to_clients_queue,
 )
 from skymap_scanner.recos import StartupData
 from skyscan_contract.messages import PixelResult, PixelTask, Seed
+from skyscan_contract.queues import from_clients_queue, to_clients_queue
 from skyscan_contract.settings import BrokerSettings
 from tests.helpers import DEMO_EVENT
 
