@@ -17,6 +17,7 @@ from .rest.base import AppContext, NotFoundHandler
 from .rest.routes import routes
 from .runners.backlog import BacklogRunner
 from .runners.instances import InstanceWatcher
+from .runners.reconcile import reconcile
 from .settings import Settings
 from .store.backlog import BacklogStore
 from .store.db import Database, connect
@@ -77,6 +78,7 @@ async def start(
     db = connect(settings.mongodb_uri, settings.mongodb_database)
     await db.ensure_indexes()
     scans, backlog = ScanStore(db, settings.read_cache_ttl_s), BacklogStore(db)
+    await reconcile(scans, backlog)
 
     launchers: dict[str, Launcher] = {}
     make_launcher = launcher_factory(settings, launcher_cls)
@@ -94,14 +96,20 @@ async def start(
 
     runner = BacklogRunner(settings, scans, backlog, make_launcher, launchers, instance_token)
     watcher = InstanceWatcher(settings, scans, make_launcher, launchers)
+    background: list[asyncio.Task[None]] = []
+    ctx = AppContext(settings, scans, backlog, runner.wake, authenticator, db, background)
     server = tornado.httpserver.HTTPServer(
-        make_app(AppContext(settings, scans, backlog, runner.wake, authenticator)), xheaders=True
+        make_app(ctx),
+        max_body_size=settings.max_request_body_bytes,
+        body_timeout=settings.request_body_timeout_s,
+        idle_connection_timeout=settings.idle_connection_timeout_s,
     )
     server.add_sockets(sockets)
     sky = SkyDriver(settings, db, server, settings.port, watcher=watcher, token_issuer=issuer)
-    sky.tasks = [
+    background += [
         asyncio.create_task(runner.run_forever(), name="backlog-runner"),
         asyncio.create_task(watcher.run_forever(), name="instance-watcher"),
     ]
+    sky.tasks = background
     LOG.info("SkyDriver listening on %s", settings.url)
     return sky

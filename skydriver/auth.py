@@ -542,6 +542,15 @@ def requires(
     return decorate
 
 
+def public(method: Callable[_P, Coroutine[Any, Any, _R]]) -> Callable[_P, Coroutine[Any, Any, _R]]:
+    """Declare a handler method open to anyone, without a token (health, the OpenAPI document): an
+    explicit declaration, so that a forgotten `@requires` still shows as undeclared."""
+    if not inspect.iscoroutinefunction(method):
+        raise TypeError(f"@public decorates async handler methods; {method!r} is not one")
+    setattr(method, ROLES_ATTR, ())
+    return method
+
+
 def declared_roles(method: object) -> tuple[Role, ...] | None:
     """The roles `@requires` declared on `method`, or None if it has none."""
     roles = getattr(method, ROLES_ATTR, None)

@@ -10,9 +10,10 @@ from typing import Any
 from skymap_scanner.events import InvalidEvent as EventError
 from skymap_scanner.events import check_event_for_reco
 from skyscan_contract.documents import ClusterRequest, ScanRequestDoc
-from skyscan_contract.errors import InvalidEvent, InvalidRequest
+from skyscan_contract.errors import Forbidden, InvalidEvent, InvalidRequest
 from skyscan_contract.nsides import InvalidNsides, NSideProgression
 from skyscan_contract.recos import RECOS, reco_info
+from skyscan_contract.settings import check_user_settings
 
 from .models.api import ScanPostBody
 from .settings import Settings
@@ -37,7 +38,45 @@ def check_event(event: dict[str, Any], reco_algo: str) -> None:
         raise InvalidEvent(f"event_i3live_json: {e}") from e
 
 
-def normalize_request(body: ScanPostBody, settings: Settings, scan_id: str) -> ScanRequestDoc:
+#: scans with at least this priority are realtime alerts: they start at once, whatever the global cap
+SCAN_MIN_PRIORITY_TO_START_ASAP = 100
+
+
+def check_limits(body: ScanPostBody, settings: Settings, subject: str) -> None:
+    """The deployment's maxima (workers, sizes) and who may use the realtime lane."""
+    total = sum(n for _, n in body.clusters)
+    if total > settings.max_workers_per_scan:
+        raise InvalidRequest(
+            f"Too many workers: {total} requested, a scan may have at most "
+            f"{settings.max_workers_per_scan} (SKYDRIVER_MAX_WORKERS_PER_SCAN)"
+        )
+    for name, n in body.clusters:
+        cap = settings.max_workers_per_cluster.get(name)
+        if cap is not None and n > cap:
+            raise InvalidRequest(
+                f"Too many workers: Cluster '{name}' can have at most {cap} workers per scan"
+            )
+    for field, value, cap in (
+        (
+            "scanner_server_memory",
+            body.scanner_server_memory_bytes,
+            settings.max_scanner_server_memory_bytes,
+        ),
+        ("worker_memory", body.worker_memory_bytes, settings.max_worker_memory_bytes),
+        ("worker_disk", body.worker_disk_bytes, settings.max_worker_disk_bytes),
+    ):
+        if value > cap:
+            raise InvalidRequest(f"'{field}': {value} bytes is more than the maximum, {cap}")
+    if body.priority >= SCAN_MIN_PRIORITY_TO_START_ASAP and subject not in settings.realtime_users:
+        raise Forbidden(
+            f"authorization failed: priority >= {SCAN_MIN_PRIORITY_TO_START_ASAP} is the realtime "
+            "lane, for the users this deployment names (SKYDRIVER_REALTIME_USERS)"
+        )
+
+
+def normalize_request(
+    body: ScanPostBody, settings: Settings, scan_id: str, subject: str
+) -> ScanRequestDoc:
     """Validate what the models cannot, and build the stored ScanRequest document."""
     if body.reco_algo not in RECOS:
         raise InvalidRequest(
@@ -52,6 +91,11 @@ def normalize_request(body: ScanPostBody, settings: Settings, scan_id: str) -> S
             "'predictive_scanning_threshold': must be in (0.1, 1.0], got "
             f"{body.predictive_scanning_threshold}"
         )
+    try:
+        check_user_settings(body.scanner_server_env_from_user)
+    except ValueError as e:
+        raise InvalidRequest(f"'scanner_server_env': {e}") from None
+    check_limits(body, settings, subject)
     debug_mode = [body.debug_mode] if isinstance(body.debug_mode, str) else list(body.debug_mode)
     for name, n in body.clusters:
         if name not in settings.clusters:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from skyscan_contract.settings import ServerSettings, env_name
+from skyscan_contract.settings import ServerSettings, check_instance_env, env_name
 
 
 class Settings(BaseSettings):
@@ -46,6 +46,47 @@ class Settings(BaseSettings):
     )
     max_request_body_bytes: int = Field(
         50_000_000, ge=1024, description="largest accepted request body (413 above)"
+    )
+    request_body_timeout_s: float = Field(
+        120.0, gt=0, description="a request body must arrive within this (slow uploads are cut)"
+    )
+    idle_connection_timeout_s: float = Field(
+        300.0, gt=0, description="an idle keep-alive connection is closed after this"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses of reverse proxies whose X-Real-Ip / X-Forwarded-For are believed "
+        "(JSON list; others' are ignored)",
+    )
+    max_workers_per_scan: int = Field(
+        1000, ge=1, description="workers one scan may ask for in all (on submit and add-workers)"
+    )
+    max_workers_per_cluster: dict[str, int] = Field(
+        default_factory=lambda: {"local": 32},
+        description="workers one scan may ask for on a cluster (JSON object; others: the per-scan cap)",
+    )
+    max_scanner_server_memory_bytes: int = Field(
+        64_000_000_000, ge=1, description="largest scanner_server_memory a scan may ask for"
+    )
+    max_worker_memory_bytes: int = Field(
+        64_000_000_000, ge=1, description="largest worker_memory a scan may ask for"
+    )
+    max_worker_disk_bytes: int = Field(
+        1_000_000_000_000, ge=1, description="largest worker_disk a scan may ask for"
+    )
+    realtime_users: list[str] = Field(
+        default_factory=list,
+        description="token subjects allowed to submit to the realtime lane (priority >= 100, which "
+        "ignores the running-scans cap) (JSON list)",
+    )
+    find_max_results: int = Field(
+        1000, ge=1, description="most manifests one /scans/find answers (newest first)"
+    )
+    instance_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="scanner/client-manager settings every scan instance gets, e.g. "
+        f'{{"{env_name(ServerSettings, "broker_outage_timeout_s")}": "600"}} '
+        "(JSON object; names and values are checked)",
     )
     broker_type: str = Field("rabbitmq", description="message broker type given to scan instances")
     broker_address: str = Field("localhost", description="broker address given to scan instances")
@@ -92,6 +133,12 @@ class Settings(BaseSettings):
         1.0, ge=0, description="status reads may answer from a copy this old (writes refresh it)"
     )
     log_level: str = Field("INFO", description="log level of SkyDriver")
+
+    @field_validator("instance_env")
+    @classmethod
+    def _instance_env(cls, env: dict[str, str]) -> dict[str, str]:
+        check_instance_env(env)
+        return env
 
     @property
     def url(self) -> str:

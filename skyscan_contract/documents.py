@@ -111,10 +111,17 @@ class Manifest(_Document):
     instance: InstanceRecord | None = None
     workforce: WorkforcePutBody | None = None
     last_updated: float = 0.0
+    #: ours: who created and who deleted the scan (the token's subject)
+    created_by: str | None = None
+    deleted_by: str | None = None
     worker_requests: list[WorkerRequest] = Field(default_factory=list)
 
-    #: ours, not the original's: hidden from users (the client manager reads them from /workforce)
-    INTERNAL_FIELDS: ClassVar[tuple[str, ...]] = ("worker_requests",)
+    #: ours, not for users: the worker requests (the client manager reads them from /workforce) and
+    #: where the launcher's processes are (pids, paths)
+    INTERNAL_FIELDS: ClassVar[dict[str, Any]] = {
+        "worker_requests": True,
+        "instance": {"launcher_state"},
+    }
 
     @property
     def instance_state(self) -> InstanceState | None:
@@ -122,7 +129,7 @@ class Manifest(_Document):
 
     def api_dict(self) -> dict[str, Any]:
         """The manifest as the REST API answers it."""
-        return self.model_dump(mode="json", exclude=set(self.INTERNAL_FIELDS))
+        return self.model_dump(mode="json", exclude=self.INTERNAL_FIELDS)
 
 
 class ClusterRequest(BaseModel):

@@ -183,6 +183,8 @@ class Deployment:
     python: str = "python"
     cache_dir: str | None = None
     workers: WorkerPlacement = field(default_factory=LocalWorkers)
+    #: the operator's settings for every instance (`SKYDRIVER_INSTANCE_ENV`; checked by SkyDriver)
+    operator_env: Mapping[str, str] = field(default_factory=dict)
 
 
 def _render(settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> dict[str, EnvValue]:
@@ -274,7 +276,8 @@ def build_instance(spec: InstanceSpec, deployment: Deployment) -> InstanceLaunch
             "result_interval_sec": d.result_interval_s,
         },
     )
-    server_env: dict[str, EnvValue] = {**spec.scanner_server_env, **ours}  # SkyDriver's win
+    # the user's settings (checked at submit), then the operator's, then SkyDriver's own: ours win
+    server_env: dict[str, EnvValue] = {**spec.scanner_server_env, **d.operator_env, **ours}
 
     manager_argv = [
         d.python,
@@ -291,7 +294,13 @@ def build_instance(spec: InstanceSpec, deployment: Deployment) -> InstanceLaunch
         "--poll-interval",
         env_text(d.client_manager_poll_interval_s),
     ]
-    manager_env = dict(common)
+    # the user's log levels also reach the workers (local workers inherit the manager's environment)
+    worker_logs = {
+        name: value
+        for name, value in spec.scanner_server_env.items()
+        if name in (env_name(WorkerSettings, "log"), env_name(WorkerSettings, "log_third_party"))
+    }
+    manager_env: dict[str, EnvValue] = {**worker_logs, **d.operator_env, **common}
     if isinstance(d.workers, K8sWorkers | CondorWorkers):
         manager_env |= _remote_workers_env(spec, d.workers)
     return InstanceLaunch(

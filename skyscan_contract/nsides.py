@@ -19,6 +19,13 @@ class InvalidNsides(ValueError):
     """An nside progression that the scanner cannot run."""
 
 
+#: the finest HEALPix resolution a scan may visit (0.007 deg pixels)
+MAX_NSIDE = 8192
+#: the most pixels a progression may need (its a-priori estimate, see `estimated_pixels`); the default
+#: 8:0 64:12 512:24 needs 3,072
+MAX_PIXELS = 200_000
+
+
 @dataclass(frozen=True)
 class NSideProgression:
     """Ordered `(nside, pixel_extension)` pairs; the first extension is always 0 (the first nside is
@@ -53,6 +60,15 @@ class NSideProgression:
                 raise InvalidNsides(
                     f"nsides: extension of nside {nside} must be a positive integer"
                 )
+        if nsides[-1] > MAX_NSIDE:
+            raise InvalidNsides(
+                f"nsides: {nsides[-1]} is finer than the largest nside, {MAX_NSIDE}"
+            )
+        if (n := self.estimated_pixels()) > MAX_PIXELS:
+            raise InvalidNsides(
+                f"nsides: {self} would reconstruct about {n} pixels, more than {MAX_PIXELS} "
+                f"(the default {DEFAULT_NSIDES} needs {DEFAULT_NSIDES.estimated_pixels()})"
+            )
 
     @classmethod
     def parse(cls, spec: str | Iterable[str] | Mapping[int | str, int]) -> NSideProgression:
@@ -102,6 +118,14 @@ class NSideProgression:
             return [self.steps[0]]
         idx = self.nsides.index(nside)  # ValueError for an unknown nside, as the original
         return list(self.steps[: idx + 2])
+
+    def estimated_pixels(self) -> int:
+        """The original's a-priori estimate of the pixels a scan reconstructs: the whole sky at the first
+        nside, then `extension × (nside / previous)²` at each finer one."""
+        total = 12 * self.steps[0][0] ** 2
+        for (prev, _), (nside, ext) in zip(self.steps, self.steps[1:], strict=False):
+            total += ext * (nside // prev) ** 2
+        return total
 
     def to_json_dict(self) -> dict[str, int]:
         """The stored form (and the REST API's): `{"8": 0, "64": 12}`."""

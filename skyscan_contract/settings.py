@@ -11,9 +11,10 @@ names, kept for compatibility)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, TypeAdapter
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr, TypeAdapter
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: python inside the client image (Dockerfile.client's venv): what remote workers run
@@ -65,6 +66,23 @@ def env_text(value: object) -> str:
     return str(value)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(value: str) -> str:
+    if value not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return value
+
+
+#: a `logging` level name (any case)
+LogLevel = Annotated[
+    str,
+    BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+    AfterValidator(_log_level),
+]
+
+
 # -- the scanner ------------------------------------------------------------------------------------
 class BrokerSettings(BaseSettings):
     """Where the message broker is (shared by server and worker)."""
@@ -114,8 +132,8 @@ class ServerSettings(BrokerSettings):
         7200.0, gt=0, description="seconds without any result before the scan fails"
     )
     mq_prefetch_from_clients: int = Field(300, ge=1, description="server consumer prefetch")
-    log: str = Field("INFO", description="log level of the scanner")
-    log_third_party: str = Field("WARNING", description="log level of libraries")
+    log: LogLevel = Field("INFO", description="log level of the scanner")
+    log_third_party: LogLevel = Field("WARNING", description="log level of libraries")
 
 
 class WorkerSettings(BrokerSettings):
@@ -139,8 +157,8 @@ class WorkerSettings(BrokerSettings):
     heartbeat_interval_s: float = Field(
         1.0, gt=0, description="how often the worker wakes during a reconstruction (timeout check)"
     )
-    log: str = Field("INFO", description="log level of the worker")
-    log_third_party: str = Field("WARNING", description="log level of libraries")
+    log: LogLevel = Field("INFO", description="log level of the worker")
+    log_third_party: LogLevel = Field("WARNING", description="log level of libraries")
 
 
 class DummySettings(BaseSettings):
@@ -204,7 +222,7 @@ class ManagerSettings(BaseSettings):
     skydriver_unreachable_timeout_s: float = Field(
         600.0, gt=0, description="SkyDriver unreachable this long: stop the workers and exit"
     )
-    log: str = Field("INFO", description="log level")
+    log: LogLevel = Field("INFO", description="log level")
 
 
 class RemoteWorkerSettings(BaseSettings):
@@ -281,3 +299,78 @@ class CondorWorkerSettings(RemoteWorkerSettings):
     )
     condor_schedd_timeout_s: float = Field(60.0, gt=0, description="timeout of one schedd call")
     condor_worker_python: str = Field(IMAGE_PYTHON, description="python inside the image")
+
+
+# -- what a scan request may set ----------------------------------------------------------------------
+#: the scanner settings a scan request may set through `scanner_server_env`: the dummies, report
+#: intervals and log levels — never where the instance connects, as whom, or with which credentials.
+#: Each value is checked by the setting's own type when the scan is submitted.
+USER_SETTINGS: dict[str, tuple[type[BaseSettings], str]] = {
+    env_name(cls, name): (cls, name)
+    for cls, name in (
+        (DummySettings, "dummy_sleep_s"),
+        (DummySettings, "dummy_seed"),
+        (DummySettings, "crash_dummy_probability"),
+        (ServerSettings, "progress_interval_sec"),
+        (ServerSettings, "result_interval_sec"),
+        (ServerSettings, "log"),
+        (ServerSettings, "log_third_party"),
+    )
+}
+#: names of the original scanner that its own clients still send; accepted (booleans) and ignored here
+#: (they shrink the original's millipede reconstruction, which this scanner does not have)
+IGNORED_ORIGINAL_SETTINGS = ("SKYSCAN_MINI_TEST", "_SKYSCAN_CI_MINI_TEST")
+#: the longest value of one such setting
+MAX_USER_SETTING_CHARS = 4096
+
+
+def check_user_settings(env: Mapping[str, object]) -> dict[str, str]:
+    """A scan's `scanner_server_env` as environment strings; ValueError naming the first variable that a
+    scan may not set, or whose value its setting's type refuses."""
+    out: dict[str, str] = {}
+    for name, value in env.items():
+        if name not in USER_SETTINGS and name not in IGNORED_ORIGINAL_SETTINGS:
+            allowed = ", ".join([*USER_SETTINGS, *IGNORED_ORIGINAL_SETTINGS])
+            raise ValueError(f"{name} cannot be set by a scan (allowed: {allowed})")
+        if value is None:
+            raise ValueError(f"{name}: a value is needed, not null")
+        text = env_text(value)
+        if len(text) > MAX_USER_SETTING_CHARS:
+            raise ValueError(f"{name}: longer than {MAX_USER_SETTING_CHARS} characters")
+        try:
+            if name in USER_SETTINGS:
+                check_value(*USER_SETTINGS[name], text)
+            else:
+                TypeAdapter(bool).validate_python(text)
+        except ValueError as e:  # pydantic's ValidationError: keep its first message only
+            reason = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
+            raise ValueError(f"{name}={text!r}: {reason}") from None
+        out[name] = text
+    return out
+
+
+#: every settings class of a scan instance's processes (what an operator may set for all instances)
+INSTANCE_SETTINGS: tuple[type[BaseSettings], ...] = (
+    ServerSettings,
+    WorkerSettings,
+    DummySettings,
+    ManagerSettings,
+    K8sWorkerSettings,
+    CondorWorkerSettings,
+)
+
+
+def check_instance_env(env: dict[str, str]) -> None:
+    """ValueError naming the first variable that no instance setting reads, or whose value is wrong."""
+    for name, value in env.items():
+        owners = [
+            (cls, fields[name]) for cls in INSTANCE_SETTINGS if name in (fields := env_fields(cls))
+        ]
+        if not owners:
+            raise ValueError(f"{name} is not a setting of a scan instance")
+        for cls, field in owners:
+            try:
+                check_value(cls, field, value)
+            except ValueError as e:
+                reason = e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)
+                raise ValueError(f"{name}={value!r}: {reason}") from None

@@ -46,6 +46,7 @@ def deployment(
         python=python,
         cache_dir=cache_dir,
         workers=workers or LocalWorkers(),
+        operator_env=settings.instance_env,
     )
 
 

@@ -1,8 +1,18 @@
-"""The `local` launcher: the scanner server and the client manager as supervised local processes."""
+"""The `local` launcher: the scanner server and the client manager as supervised local processes.
+
+- Each process gets exactly what `build_instance()` gives it, plus a few variables a program needs to run at
+  all (`PASSTHROUGH_ENV`): nothing else of SkyDriver's environment (no database URI, no secrets).
+- A process is known by its pid AND its start time (field 22 of `/proc/<pid>/stat`), so that after a
+  restart, or once pids wrapped around, SkyDriver never signals a process that is not the scan's.
+- What was started is also written to `<state dir>/scans/<id>/instance.json` at once: a SkyDriver that
+  dies between starting an instance and recording it finds it there, and a second `start()` for the
+  same scan adopts the running instance instead of starting another one (a launch is idempotent).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -16,18 +26,41 @@ from skyscan_contract.instance import InstanceSpec, Process, build_instance
 from .base import Launcher, deployment
 
 LOG = logging.getLogger(__name__)
-STATE_VERSION = 1
+STATE_VERSION = 2
+STATE_FILE = "instance.json"
+ROLES = ("server", "client-manager")
+#: what local instance processes take from SkyDriver's own environment
+PASSTHROUGH_ENV = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
 
 
-def _alive(pid: int) -> bool:
+def process_start_time(pid: int) -> int | None:
+    """When a process started (clock ticks since boot), or None if there is no such process."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) is in parentheses and may hold spaces: split after its last ')'
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])  # field 22 of the whole line
+
+
+def _alive(pid: int, start_time: int | None) -> bool:
+    """Whether `pid` is still the process that started at `start_time` (and not a zombie)."""
+    if start_time is None or process_start_time(pid) != start_time:
         return False
-    except PermissionError:
-        return True
-    # a zombie child still answers kill(0): reap it if it is ours
-    try:
+    try:  # a zombie child still has its /proc entry: reap it if it is ours
         done, _ = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         return True
@@ -42,22 +75,10 @@ class LocalLauncher(Launcher):
         self.dir = Path(settings.state_dir).resolve() / "scans" / scan_id
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._pids: dict[str, int] = {}
+        self._start_times: dict[str, int | None] = {}
         self._argv: dict[str, tuple[list[str], dict[str, str]]] = {}
         self._stopping = False
         self.restarts = 0
-
-    def _spawn(self, role: str, argv: list[str], env: dict[str, str]) -> None:
-        self._argv[role] = (argv, env)
-        log = (self.dir / f"{role}.log").open("ab")
-        try:
-            proc = subprocess.Popen(
-                argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        finally:
-            log.close()
-        self._procs[role] = proc
-        self._pids[role] = proc.pid
-        LOG.info("scan %s: started %s (pid %d)", self.scan_id, role, proc.pid)
 
     def processes(self, spec: InstanceSpec, skydriver_token: str) -> dict[str, Process]:
         """What `start()` runs: the scanner server and the client manager, as the contract builds them
@@ -74,17 +95,42 @@ class LocalLauncher(Launcher):
         )
         return {"server": launch.server, "client-manager": launch.client_manager}
 
+    def _spawn(self, role: str, argv: list[str], env: dict[str, str]) -> None:
+        self._argv[role] = (argv, env)
+        log = (self.dir / f"{role}.log").open("ab")
+        try:
+            proc = subprocess.Popen(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        finally:
+            log.close()
+        self._procs[role] = proc
+        self._pids[role] = proc.pid
+        self._start_times[role] = process_start_time(proc.pid)
+        self._save_state()
+        LOG.info("scan %s: started %s (pid %d)", self.scan_id, role, proc.pid)
+
+    def _save_state(self) -> None:
+        tmp = self.dir / f".{STATE_FILE}.tmp"
+        tmp.write_text(json.dumps(self.get_state()))
+        tmp.replace(self.dir / STATE_FILE)
+
     async def start(self, spec: InstanceSpec, skydriver_token: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._load_state_file()
+        if any(self._exit_code(role) is None for role in self._pids):
+            LOG.warning("scan %s: its instance is already running; adopted", self.scan_id)
+            return
+        base = {k: v for k, v in os.environ.items() if k in PASSTHROUGH_ENV}
         for role, process in self.processes(spec, skydriver_token).items():
-            self._spawn(role, list(process.argv), {**os.environ, **process.literal_env()})
+            self._spawn(role, list(process.argv), {**base, **process.literal_env()})
 
     def _exit_code(self, role: str) -> int | None:
         proc = self._procs.get(role)
         if proc is not None:
             return proc.poll()
         pid = self._pids.get(role)
-        if pid is None or not _alive(pid):
+        if pid is None or not _alive(pid, self._start_times.get(role)):
             return 0  # gone, status unknown (not our child after a restart)
         return None
 
@@ -108,12 +154,13 @@ class LocalLauncher(Launcher):
             )
             self._spawn("server", *self._argv["server"])
             return None
-        codes = {role: self._exit_code(role) for role in ("server", "client-manager")}
+        codes = {role: self._exit_code(role) for role in ROLES}
         if any(c is None for c in codes.values()):
             return None
         return codes["server"] or 0
 
     async def stop(self, now: bool = False) -> None:
+        """SIGTERM, then SIGKILL, to the process groups of this instance's verified processes only."""
         self._stopping = True
         steps = [(signal.SIGKILL, 5.0)] if now else [(signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)]
         for sig, wait_s in steps:
@@ -136,12 +183,41 @@ class LocalLauncher(Launcher):
             "version": STATE_VERSION,
             "launcher": self.name,
             "pids": dict(self._pids),
+            "start_times": dict(self._start_times),
             "dir": str(self.dir),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """From the manifest's record; what `start()` wrote to the instance's state file wins where the
+        record has no pids (SkyDriver died before recording them). Pids without a start time (state
+        version 1) cannot be verified and are treated as gone: never signalled."""
+        if state.get("version", STATE_VERSION) != STATE_VERSION:
+            LOG.warning(
+                "scan %s: launcher state version %r has no start times; its pids are not trusted",
+                self.scan_id,
+                state.get("version"),
+            )
+        self._apply(state)
+        if not self._pids:
+            self._load_state_file()
+
+    def _apply(self, state: dict[str, Any]) -> None:
         self._pids = {k: int(v) for k, v in (state.get("pids") or {}).items()}
+        times = state.get("start_times") or {}
+        self._start_times = {k: (int(t) if t is not None else None) for k, t in times.items()}
+
+    def _load_state_file(self) -> None:
+        path = self.dir / STATE_FILE
+        if self._pids or not path.exists():
+            return
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            LOG.warning("scan %s: unreadable %s (%s); ignored", self.scan_id, path, e)
+            return
+        if state.get("version") == STATE_VERSION:
+            self._apply(state)
 
     @property
     def log_paths(self) -> dict[str, Path]:
-        return {role: self.dir / f"{role}.log" for role in ("server", "client-manager")}
+        return {role: self.dir / f"{role}.log" for role in ROLES}

@@ -52,7 +52,7 @@ class ScanPostBody(StrictModel):
     event_i3live_json: dict[str, Any] | str = Field(default_factory=dict)
     i3_event_id: str = ""
     predictive_scanning_threshold: float = Field(1.0, ge=0.0, le=1.0)
-    priority: int = 0
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000)
     classifiers: dict[Annotated[StoredKey, Field(max_length=25)], Scalar] = Field(
         default_factory=dict, max_length=25
     )

@@ -48,6 +48,7 @@ class ManifestHandler(BaseHandler):
     @requires(Role.SYSTEM)
     async def patch(self, scan_id: str) -> None:
         body = self.parse(ManifestPatchBody)
+        await self.writable_scan(scan_id, final_too=True)
         manifest = await self.ctx.scans.patch_manifest(scan_id, body)
         self.send(manifest.api_dict())
 

@@ -24,6 +24,8 @@ class Op:
     body: type[BaseModel] | None = None
     query: tuple[str, ...] = ()
     responses: dict[int, str] = field(default_factory=dict)
+    #: no token needed (`@public` on the method)
+    public: bool = False
 
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -72,7 +74,7 @@ def build_openapi(routes: list[tuple[str, type]], version: str) -> dict[str, Any
                     {"name": q, "in": "query", "required": False, "schema": QUERY_PARAMS[q]}
                     for q in op.query
                 ],
-                "security": [{"bearer": []}],
+                "security": [] if op.public else [{"bearer": []}],
                 "x-roles": [str(r) for r in roles_by_method.get(method.upper(), ())],
                 "responses": {
                     "200": {
@@ -89,8 +91,10 @@ def build_openapi(routes: list[tuple[str, type]], version: str) -> dict[str, Any
                             },
                         }
                         for code, text in {
-                            400: "invalid request",
-                            403: "authentication or authorization failed",
+                            **({} if op.public else {400: "invalid request"}),
+                            **(
+                                {} if op.public else {403: "authentication or authorization failed"}
+                            ),
                             **op.responses,
                         }.items()
                     },

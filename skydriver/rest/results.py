@@ -34,6 +34,7 @@ class ResultHandler(BaseHandler):
     @requires(Role.SYSTEM)
     async def put(self, scan_id: str) -> None:
         body = self.parse(ResultPutBody)
+        await self.writable_scan(scan_id, final_too=True)
         self.send(result_dict(await self.ctx.scans.put_result(scan_id, body)))
 
 
@@ -57,7 +58,7 @@ class WorkforceHandler(BaseHandler):
     @requires(Role.SYSTEM)
     async def put(self, scan_id: str) -> None:
         body = self.parse(WorkforcePutBody)
-        await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
+        await self.writable_scan(scan_id, final_too=False)
         manifest = await self.ctx.scans.set_workforce(scan_id, body)
         workforce = manifest.workforce if manifest else None
         self.send(workforce.model_dump(mode="json") if workforce else {})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..auth import public
 from .actions import AddWorkersHandler, RescanHandler
 from .base import AppContext, BaseHandler
 from .find import BacklogHandler, FindHandler, ScanRequestHandler
+from .health import HealthHandler
 from .manifest import I3EventHandler, LogsHandler, ManifestHandler, StatusHandler
 from .openapi import build_openapi
 from .results import ResultHandler, RootHandler, WorkforceHandler
@@ -17,6 +19,7 @@ API_VERSION = "2.x"
 
 ROUTES: list[tuple[str, type]] = [
     (r"/", RootHandler),
+    (r"/healthz", HealthHandler),
     (r"/scan", ScanLaunchHandler),
     (r"/scans/find", FindHandler),
     (r"/scans/backlog", BacklogHandler),
@@ -40,6 +43,7 @@ def openapi_document() -> dict[str, Any]:
 class OpenAPIHandler(BaseHandler):
     """GET /openapi.json: the document generated from the routes and models (no auth needed)."""
 
+    @public
     async def get(self) -> None:
         self.send(openapi_document())
 

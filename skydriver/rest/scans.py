@@ -42,7 +42,8 @@ class ScanLaunchHandler(BaseHandler):
     async def post(self) -> None:
         body = self.parse(ScanPostBody)
         scan_id = new_scan_id()
-        request = normalize_request(body, self.ctx.settings, scan_id)
+        principal = await self.current_principal()
+        request = normalize_request(body, self.ctx.settings, scan_id, principal.subject)
         event: dict[str, Any] | None = None
         if body.event_i3live_json:
             assert isinstance(body.event_i3live_json, dict)
@@ -62,6 +63,7 @@ class ScanLaunchHandler(BaseHandler):
             classifiers=body.classifiers,
             priority=body.priority,
             clusters=[name for name, _ in body.clusters],
+            created_by=principal.subject,
         )
         self.ctx.wake_backlog.set()
         self.send(project(manifest.api_dict(), body.manifest_projection))
@@ -103,7 +105,9 @@ class ScanHandler(BaseHandler):
             raise InvalidRequest(
                 "Attempted to delete a completed scan (must use `delete_completed_scan=True`)"
             )
-        manifest = await self.ctx.scans.mark_deleted(scan_id)
+        manifest = await self.ctx.scans.mark_deleted(
+            scan_id, (await self.current_principal()).subject
+        )
         self.send(
             {
                 "manifest": project(manifest.api_dict(), body.manifest_projection),

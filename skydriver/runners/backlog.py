@@ -16,14 +16,12 @@ from skyscan_contract.errors import LaunchError
 from skyscan_contract.instance import InstanceSpec
 
 from ..launch.base import Launcher
+from ..scanning import SCAN_MIN_PRIORITY_TO_START_ASAP
 from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.scans import ScanStore
 
 LOG = logging.getLogger(__name__)
-
-#: scans with at least this priority are realtime alerts: they start at once, whatever the global cap
-SCAN_MIN_PRIORITY_TO_START_ASAP = 100
 
 LauncherFactory = Callable[[str], Launcher]
 
@@ -89,6 +87,12 @@ class BacklogRunner:
             LOG.info("scan %s was deleted while in the backlog; dropped", scan_id)
             await self.backlog.remove(scan_id)
             return True
+        if manifest.instance_state in (InstanceState.RUNNING, InstanceState.ENDED):
+            LOG.warning(
+                "scan %s was started already (its entry outlived a crash); dropped", scan_id
+            )
+            await self.backlog.remove(scan_id)
+            return True
         if entry.next_attempt > self.settings.backlog_max_attempts:
             reason = f"could not start after {self.settings.backlog_max_attempts} attempts"
             await self.scans.set_instance(
@@ -103,6 +107,16 @@ class BacklogRunner:
         launcher: Launcher | None = None
         try:
             launcher = self.make_launcher(scan_id)
+            # the intent first: a SkyDriver that dies during start() finds it (runners/reconcile.py),
+            # and start() again adopts what was started (a launch is idempotent per scan)
+            await self.scans.set_instance(
+                scan_id,
+                InstanceRecord(
+                    state=InstanceState.STARTING,
+                    launcher=launcher.name,
+                    launcher_state=launcher.get_state(),
+                ),
+            )
             await launcher.start(spec, self.instance_token(scan_id))
         except Exception as e:
             quota = isinstance(e, LaunchError) and e.reason == "quota"

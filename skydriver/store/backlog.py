@@ -42,6 +42,17 @@ class BacklogStore:
         doc.pop("_id", None)
         return BacklogEntry.model_validate(doc)
 
+    async def enqueue(self, entry: BacklogEntry) -> bool:
+        """Add an entry unless the scan has one; True if added."""
+        if await self.db.backlog.find_one({"scan_id": entry.scan_id}, {"_id": 1}):
+            return False
+        await self.db.backlog.insert_one(entry.model_dump(mode="json"))
+        return True
+
+    async def claimable_now(self, scan_id: str) -> None:
+        """Forget the entry's claim (its claimer died): the next runner pass takes it."""
+        await self.db.backlog.update_one({"scan_id": scan_id}, {"$set": {"pending_timestamp": 0.0}})
+
     async def remove(self, scan_id: str) -> None:
         await self.db.backlog.delete_one({"scan_id": scan_id})
 

@@ -55,6 +55,10 @@ class Database:
         await self.scan_requests.create_index("scan_id", name="scan_id_index", unique=True)
         await self.i3_events.create_index("i3_event_id", name="i3_event_id_index", unique=True)
 
+    async def ping(self) -> None:
+        """Raises if the database does not answer."""
+        await self.db.command("ping")
+
     async def close(self) -> None:
         await self.client.close()
 

@@ -100,6 +100,7 @@ class ScanStore:
         classifiers: dict[str, Any],
         priority: int,
         clusters: list[str],
+        created_by: str | None = None,
     ) -> Manifest:
         """Store event (if new), request (None for a rescan: it shares its origin's), manifest and
         backlog entry; returns the manifest. All or nothing."""
@@ -118,6 +119,7 @@ class ScanStore:
             classifiers=classifiers,
             i3_event_id=i3_event_id,
             last_updated=now,
+            created_by=created_by,
         )
         stored_request: Doc | None = None
         if request is not None:
@@ -318,9 +320,9 @@ class ScanStore:
             scan_id=scan_id, skyscan_result=body.skyscan_result, is_final=body.is_final
         )
 
-    async def mark_deleted(self, scan_id: str) -> Manifest:
+    async def mark_deleted(self, scan_id: str, by: str | None = None) -> Manifest:
         async with self._locks[scan_id]:
-            manifest = await self._set(scan_id, {"is_deleted": True})
+            manifest = await self._set(scan_id, {"is_deleted": True, "deleted_by": by})
         if manifest is None:
             raise ScanNotFound("Not Found")
         await self.db.backlog.delete_one({"scan_id": scan_id})
@@ -348,8 +350,11 @@ class ScanStore:
                 {"$push": {"worker_requests": request.model_dump(mode="json")}},
             )
 
-    async def find_manifests(self, query: Doc, projection: Doc | None) -> list[Manifest]:
-        cursor = self.db.manifests.find(query, projection)
+    async def find_manifests(
+        self, query: Doc, projection: Doc | None, limit: int
+    ) -> list[Manifest]:
+        """At most `limit` manifests matching `query`, newest first."""
+        cursor = self.db.manifests.find(query, projection).sort("timestamp", -1).limit(limit)
         return [m for m in [_decode_manifest(d) async for d in cursor] if m is not None]
 
     # -- queries for runners ------------------------------------------------------------------

@@ -202,8 +202,9 @@ async def run_server(
         except ClientsTimedOut:
             LOG.error("scan %s: workers stopped sending results", scan_id)
             raise
-        await reporter.send_result(state, final=True)
+        # the final progress first: once the final result is in, SkyDriver refuses every write to the scan
         await reporter.send_progress(state, "The Skymap Scanner has finished.", urgent=True)
+        await reporter.send_result(state, final=True)
         return {
             "nsides": {n: len(p) for n, p in state.nsides_dict.items()},
             "failed": sorted(state.failed),

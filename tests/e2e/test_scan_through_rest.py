@@ -37,10 +37,11 @@ async def has_partial_result(rest: httpx.AsyncClient, scan_id: str) -> bool:
     return bool(result.get("skyscan_result", {}).get("nside-1")) and not result["is_final"]
 
 
-async def instance_pids(rest: httpx.AsyncClient, scan_id: str) -> dict[str, int]:
-    """{role: pid} of the processes the local launcher started for the scan (server, client-manager)."""
-    manifest = (await rest.get(f"/scan/{scan_id}/manifest")).json()
-    pids = ((manifest.get("instance") or {}).get("launcher_state") or {}).get("pids") or {}
+async def instance_pids(skydriver: SkyDriver, scan_id: str) -> dict[str, int]:
+    """{role: pid} of the processes the local launcher started for the scan (server, client-manager),
+    from the instance's state file (users do not see pids through the API)."""
+    path = Path(skydriver.settings.state_dir).resolve() / "scans" / scan_id / "instance.json"
+    pids = json.loads(path.read_text()).get("pids") or {} if path.exists() else {}
     return {role: int(pid) for role, pid in pids.items()}
 
 
@@ -120,10 +121,12 @@ def _worker_pid(scan_dir: Path, index: int) -> int | None:
 
 
 async def test_worker_killed_mid_pixel_loses_nothing(
-    rest: httpx.AsyncClient, skydriver: SkyDriver, monkeypatch: pytest.MonkeyPatch
+    rest: httpx.AsyncClient, skydriver: SkyDriver
 ) -> None:
-    monkeypatch.setenv("SKYSCAN_LOG", "DEBUG")  # workers log each pixel they take and ack
-    scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.3})
+    # SKYSCAN_LOG=DEBUG: workers log each pixel they take and ack
+    scan_id = await launch(
+        rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.3, "SKYSCAN_LOG": "DEBUG"}
+    )
     scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
     pid = await wait_for(lambda: _async(_worker_pid(scan_dir, 0)), 60, "worker 0 to start")
     worker_log = scan_dir / "workers" / "worker-0.log"
@@ -223,7 +226,7 @@ async def test_scanner_server_killed_mid_scan_resumes(
     scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.2})
 
     async def partial_result_and_pid() -> int | None:
-        pids = await instance_pids(rest, scan_id)
+        pids = await instance_pids(skydriver, scan_id)
         if await has_partial_result(rest, scan_id) and "server" in pids:
             return pids["server"]
         return None
@@ -288,7 +291,7 @@ async def test_deleting_a_running_scan_stops_it_and_removes_its_queues(
     scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
 
     async def running() -> list[int] | None:
-        pids = await instance_pids(rest, scan_id)
+        pids = await instance_pids(skydriver, scan_id)
         workers = [_worker_pid(scan_dir, i) for i in (0, 1)]
         if await has_partial_result(rest, scan_id) and len(pids) == 2 and all(workers):
             return [*pids.values(), *(w for w in workers if w)]

@@ -36,7 +36,11 @@ def started() -> list[str]:
 async def test_realtime_first_then_priority_then_age(tmp_path: Path) -> None:
     HeldLauncher.started = []
     async with running_skydriver(
-        tmp_path, {"held": HeldLauncher}, launcher="held", max_running_scans=1
+        tmp_path,
+        {"held": HeldLauncher},
+        launcher="held",
+        max_running_scans=1,
+        realtime_users=["test-user"],  # the test token's subject may use the realtime lane
     ) as sky:
         async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             a = await post(client)
