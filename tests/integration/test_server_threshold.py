@@ -1,0 +1,97 @@
+"""The predictive-scanning threshold through the scanner server program: `skymap-scanner server
+--predictive-scanning-threshold 0.65` (a real process, the real broker), with the test as its only worker.
+After 8 of the 12 first-nside results (8/12 = 0.67 >= 0.65) the server sends the next nside's pixels, while 4
+first-nside pixels are still out; without the threshold it would wait for all 12."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+from skymap_scanner.messages import PixelResult, PixelTask, RecoPixelVariation
+from skymap_scanner.mq import (
+    delete_queues,
+    from_clients_queue,
+    open_consumer,
+    open_publisher,
+    to_clients_queue,
+)
+from skymap_scanner.settings import BrokerSettings
+from tests.helpers import DEMO_EVENT
+
+
+def answer(task: PixelTask) -> PixelResult:
+    reco = RecoPixelVariation(
+        nside=task.nside,
+        pixel=task.pixel,
+        posvar=task.posvar,
+        llh=float(task.pixel),
+        e_in=0,
+        e_tot=0,
+        x=0,
+        y=0,
+        z=0,
+        t=0,
+        energy=0,
+    )
+    return PixelResult(reco_pixel_variation=reco, runtime=0.0, sent_at=task.sent_at)
+
+
+async def test_the_server_refines_after_the_threshold_fraction_of_the_first_nside(
+    tmp_path: Path,
+) -> None:
+    broker = BrokerSettings()
+    scan_id = f"thr{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "SKYSCAN_SKYDRIVER_SCAN_ID": scan_id,
+        "SKYSCAN_MQ_TIMEOUT_FROM_CLIENTS": "60",
+        "SKYSCAN_SKYDRIVER_ADDRESS": "",
+    }
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "skymap_scanner",
+        "server",
+        "--reco-algo=dummy",
+        "--nsides",
+        "1:0",
+        "2:12",
+        "--predictive-scanning-threshold=0.65",
+        "--real-event",
+        f"--event-file={DEMO_EVENT}",
+        f"--output-dir={tmp_path / 'out'}",
+        f"--client-startup-json={tmp_path / 'startup.json'}",
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    first: list[PixelTask] = []
+    refinement: list[PixelTask] = []
+    try:
+        async with (
+            open_consumer(broker, to_clients_queue(scan_id), prefetch=500, timeout_s=20) as tasks,
+            open_publisher(broker, from_clients_queue(scan_id)) as results,
+        ):
+            async for msg in tasks.messages():  # the whole first nside, sent at once
+                first.append(PixelTask.model_validate(msg.data))
+                await tasks.ack(msg)
+                if len(first) == 12:
+                    break
+            for task in first[:8]:
+                await results.send(answer(task))
+            async for msg in tasks.messages():  # the next pixels, or nothing within the timeout
+                refinement.append(PixelTask.model_validate(msg.data))
+                break
+    finally:
+        if server.returncode is None:
+            server.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(server.communicate(), 30)
+        await delete_queues(broker, [to_clients_queue(scan_id), from_clients_queue(scan_id)])
+    log = stderr.decode()[-3000:]
+    assert sorted((t.nside, t.pixel) for t in first) == [(1, p) for p in range(12)], log
+    assert refinement, f"no nside-2 pixel after 8 of 12 results: the threshold was ignored\n{log}"
+    assert refinement[0].nside == 2
