@@ -14,6 +14,7 @@ import pytest
 
 from skydriver.app import SkyDriver
 from skydriver.auth import Role
+from skymap_scanner.mq import queue_depth, to_clients_queue
 from skymap_scanner.nsides import NSideProgression
 from skymap_scanner.recos import StartupData
 from skymap_scanner.server import main
@@ -21,7 +22,7 @@ from skymap_scanner.server.sinks import SkyDriverSink
 from skymap_scanner.settings import ServerSettings, WorkerSettings
 from skymap_scanner.worker.loop import run_worker
 from tests.conftest import headers
-from tests.helpers import scan_body
+from tests.helpers import scan_body, wait_for
 
 NSIDES = "1:0 2:12 4:12"
 
@@ -71,10 +72,16 @@ async def test_partial_results_are_labelled_partial_and_the_final_one_final(
         )
         workers: list[asyncio.Task[Any]] = []
 
-        async def start_worker(startup: StartupData) -> None:
-            workers.append(
-                asyncio.create_task(run_worker(WorkerSettings(worker_idle_timeout_s=60), startup))
+        async def worker_after_first_pixels(startup: StartupData) -> None:
+            # start once the server's pixels are in the queue: a consumer subscribing while another
+            # connection is still creating the quorum queue can be refused by RabbitMQ 3.10 (INTERNAL_ERROR)
+            await wait_for(
+                lambda: queue_depth(settings, to_clients_queue(scan_id)), 30, "the first pixels"
             )
+            await run_worker(WorkerSettings(worker_idle_timeout_s=60), startup)
+
+        async def start_worker(startup: StartupData) -> None:
+            workers.append(asyncio.create_task(worker_after_first_pixels(startup)))
 
         request = main.ScanRequest(
             reco_algo="dummy", progression=NSideProgression.parse(NSIDES), real_event=True
