@@ -52,6 +52,9 @@ async def test_the_server_refines_after_the_threshold_fraction_of_the_first_nsid
         "SKYSCAN_MQ_TIMEOUT_FROM_CLIENTS": "60",
         "SKYSCAN_SKYDRIVER_ADDRESS": "",
     }
+    for queue in (to_clients_queue(scan_id), from_clients_queue(scan_id)):
+        async with open_publisher(broker, queue):  # declared before the server's and our consumers
+            pass
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

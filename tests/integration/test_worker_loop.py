@@ -81,8 +81,12 @@ def raising_pixel() -> int:
 
 @pytest.fixture
 async def scan_id() -> AsyncIterator[str]:
-    """A scan id of our own; its two queues are deleted afterwards (never anyone else's)."""
+    """A scan id of our own, its two queues declared before anything consumes them (RabbitMQ 3.10 can refuse a
+    consume on a quorum queue another connection is still creating), and deleted afterwards."""
     scan_id = f"wl{uuid.uuid4().hex[:12]}"
+    for queue in (to_clients_queue(scan_id), from_clients_queue(scan_id)):
+        async with open_publisher(BrokerSettings(), queue):
+            pass
     yield scan_id
     await delete_queues(BrokerSettings(), [to_clients_queue(scan_id), from_clients_queue(scan_id)])
 
