@@ -1,7 +1,8 @@
 """The predictive-scanning threshold through the scanner server program: `skymap-scanner server
 --predictive-scanning-threshold 0.65` (a real process, the real broker), with the test as its only worker.
 After 8 of the 12 first-nside results (8/12 = 0.67 >= 0.65) the server sends the next nside's pixels, while 4
-first-nside pixels are still out; without the threshold it would wait for all 12."""
+first-nside pixels are still out; without the threshold it would wait for all 12. And SkyDriver hands the
+requested threshold to the scanner server it launches."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
+
 from skymap_scanner.messages import PixelResult, PixelTask, RecoPixelVariation
 from skymap_scanner.mq import (
     delete_queues,
@@ -21,7 +24,8 @@ from skymap_scanner.mq import (
     to_clients_queue,
 )
 from skymap_scanner.settings import BrokerSettings
-from tests.helpers import DEMO_EVENT
+from tests.doubles import HeldLauncher
+from tests.helpers import DEMO_EVENT, scan_body, wait_for
 
 
 def answer(task: PixelTask) -> PixelResult:
@@ -98,3 +102,21 @@ async def test_the_server_refines_after_the_threshold_fraction_of_the_first_nsid
     assert sorted((t.nside, t.pixel) for t in first) == [(1, p) for p in range(12)], log
     assert refinement, f"no nside-2 pixel after 8 of 12 results: the threshold was ignored\n{log}"
     assert refinement[0].nside == 2
+
+
+async def test_skydriver_hands_the_requested_threshold_to_the_scanner_server(
+    api: httpx.AsyncClient,
+) -> None:
+    """What the launcher is asked to start (its spec's server arguments) carries the request's threshold."""
+    resp = await api.post("/scan", json=scan_body(predictive_scanning_threshold=0.65))
+    assert resp.status_code == 200, resp.text
+    scan_id = resp.json()["scan_id"]
+
+    async def launched() -> list[str] | None:
+        specs = [s for s in HeldLauncher.started if s.scan_id == scan_id]
+        return specs[0].server_args() if specs else None
+
+    args = await wait_for(launched, 30, "the launcher to be asked to start the scan")
+    assert args[args.index("--predictive-scanning-threshold") + 1] == "0.65"
+    informational = resp.json()["scanner_server_args"].split()  # the original's manifest field
+    assert informational[informational.index("--predictive-scanning-threshold") + 1] == "0.65"
