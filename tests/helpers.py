@@ -4,14 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 DEMO_EVENT = REPO / "examples" / "demo_event.json"
+#: The shared data live beside the repository, in <repo>/../shared/data (provenance in its README.md);
+#: this variable points elsewhere, e.g. for a copy of the repository made somewhere else.
+SHARED_DATA_ENV = "SKYDRIVER_SHARED_DATA"
+SHARED_DATA_SOURCES = {
+    "icecube_coordinate_test_vectors.csv": "the IC40 events of IceCube's public point-source data "
+    "release, arXiv:2101.09836",
+    "icecube_astro_equa_to_dir_reference.csv": "IceTray's astro.equa_to_dir outputs stored in the "
+    "skymap_scanner's single-pixel test inputs",
+}
+
+
+def shared_data_file(name: str) -> Path:
+    """A file of the shared data directory. A missing one fails the test (not a skip) with a message naming
+    the file, what it is, and where the directory is expected."""
+    directory = Path(os.environ.get(SHARED_DATA_ENV) or REPO.parent / "shared" / "data")
+    path = directory / name
+    if not path.is_file():
+        what = SHARED_DATA_SOURCES.get(name, "see the shared data README.md")
+        pytest.fail(
+            f"shared test data missing: {path} ({what}). The shared data directory is a sibling of the "
+            f"repository, <repo>/../shared/data, with each file's provenance in its README.md; set "
+            f"{SHARED_DATA_ENV} to use a copy elsewhere.",
+            pytrace=False,
+        )
+    return path
 
 
 async def wait_for(

@@ -248,6 +248,7 @@ async def _rabbitmqctl(*args: str) -> None:
     assert proc.returncode == 0, f"rabbitmqctl {' '.join(args)}: {err.decode()}"
 
 
+@pytest.mark.restarts_services  # stops RabbitMQ: never while others use the broker
 async def test_broker_restart_mid_scan_loses_nothing(
     rest: httpx.AsyncClient, skydriver: SkyDriver
 ) -> None:
