@@ -11,6 +11,7 @@ import tornado.netutil
 import tornado.web
 
 from .auth import AuthSettings, LocalKeyAuthenticator, Role, build_authenticator
+from .broker import BrokerAccounts, broker_accounts
 from .launch.base import Launcher
 from .launch.registry import LAUNCHER_NAMES, builtin_launcher, launcher_factory
 from .rest.base import AppContext, NotFoundHandler
@@ -35,6 +36,7 @@ class SkyDriver:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     watcher: InstanceWatcher | None = None
     token_issuer: LocalKeyAuthenticator | None = None
+    broker: BrokerAccounts | None = None
 
     async def stop(self, stop_instances: bool = True) -> None:
         self.server.stop()
@@ -43,6 +45,8 @@ class SkyDriver:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if stop_instances and self.watcher is not None:
             await self.watcher.stop_all()
+        if self.broker is not None:
+            await self.broker.close()
         await self.db.close()
 
 
@@ -78,7 +82,6 @@ async def start(
     db = connect(settings.mongodb_uri, settings.mongodb_database)
     await db.ensure_indexes()
     scans, backlog = ScanStore(db, settings.read_cache_ttl_s), BacklogStore(db)
-    await reconcile(scans, backlog)
 
     launchers: dict[str, Launcher] = {}
     make_launcher = launcher_factory(settings, launcher_cls)
@@ -94,8 +97,12 @@ async def start(
             scan_id=scan_id,
         )
 
-    runner = BacklogRunner(settings, scans, backlog, make_launcher, launchers, instance_token)
-    watcher = InstanceWatcher(settings, scans, make_launcher, launchers)
+    broker = broker_accounts(settings)
+    await reconcile(scans, backlog, broker)
+    runner = BacklogRunner(
+        settings, scans, backlog, make_launcher, launchers, instance_token, broker
+    )
+    watcher = InstanceWatcher(settings, scans, make_launcher, launchers, broker)
     background: list[asyncio.Task[None]] = []
     ctx = AppContext(settings, scans, backlog, runner.wake, authenticator, db, background)
     server = tornado.httpserver.HTTPServer(
@@ -105,7 +112,9 @@ async def start(
         idle_connection_timeout=settings.idle_connection_timeout_s,
     )
     server.add_sockets(sockets)
-    sky = SkyDriver(settings, db, server, settings.port, watcher=watcher, token_issuer=issuer)
+    sky = SkyDriver(
+        settings, db, server, settings.port, watcher=watcher, token_issuer=issuer, broker=broker
+    )
     background += [
         asyncio.create_task(runner.run_forever(), name="backlog-runner"),
         asyncio.create_task(watcher.run_forever(), name="instance-watcher"),

@@ -50,7 +50,10 @@ def check_limits(body: ScanPostBody, settings: Settings, subject: str) -> None:
             f"Too many workers: {total} requested, a scan may have at most "
             f"{settings.max_workers_per_scan} (SKYDRIVER_MAX_WORKERS_PER_SCAN)"
         )
+    per_cluster: dict[str, int] = {}
     for name, n in body.clusters:
+        per_cluster[name] = per_cluster.get(name, 0) + n
+    for name, n in per_cluster.items():
         cap = settings.max_workers_per_cluster.get(name)
         if cap is not None and n > cap:
             raise InvalidRequest(

@@ -91,6 +91,23 @@ class Settings(BaseSettings):
     broker_type: str = Field("rabbitmq", description="message broker type given to scan instances")
     broker_address: str = Field("localhost", description="broker address given to scan instances")
     broker_auth: SecretStr = Field(SecretStr(""), description="broker password/token (secret)")
+    broker_management_url: str = Field(
+        "http://127.0.0.1:15672",
+        description="RabbitMQ's management API: each scan gets its own vhost and user through it "
+        "(empty: every scan shares broker_address and broker_auth)",
+    )
+    broker_management_user: str = Field("guest", description="an administrator of the broker")
+    broker_management_password: SecretStr = Field(
+        SecretStr("guest"), description="its password (secret)"
+    )
+    broker_management_timeout_s: float = Field(
+        10.0, gt=0, description="timeout of one call to the management API"
+    )
+    broker_delivery_limit: int = Field(
+        10,
+        ge=2,
+        description="a scan message delivered this often (its consumers kept dying) is dead-lettered",
+    )
     backlog_runner_short_delay_s: float = Field(
         15.0, gt=0, description="seconds between backlog checks (a new scan wakes it at once)"
     )

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 T = TypeVar("T")
@@ -107,3 +108,25 @@ def check_pixel_selection(result: dict[str, Any], nsides: str) -> dict[int, list
 
 def result_pixels(result: dict[str, Any]) -> dict[int, list[int]]:
     return {int(k.split("-")[1]): [int(r[0]) for r in v["data"]] for k, v in result.items()}
+
+
+#: the test broker's management API (scripts/services.sh enables it on 127.0.0.1)
+BROKER_MANAGEMENT = os.environ.get("SKYDRIVER_BROKER_MANAGEMENT_URL", "http://127.0.0.1:15672")
+
+
+async def broker_get(path: str) -> Any:
+    """GET on the broker's management API as its administrator (None for a 404)."""
+    async with httpx.AsyncClient(base_url=BROKER_MANAGEMENT, auth=("guest", "guest")) as client:
+        resp = await client.get(path)
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+        return resp.json()
+
+
+async def broker_vhosts() -> set[str]:
+    return {v["name"] for v in await broker_get("/api/vhosts")}
+
+
+async def broker_users() -> set[str]:
+    return {u["name"] for u in await broker_get("/api/users")}

@@ -7,6 +7,7 @@ here: every launcher asks `skyscan_contract.instance.build_instance()` with a `D
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any
 
 from skyscan_contract.instance import (
@@ -17,13 +18,24 @@ from skyscan_contract.instance import (
     WorkerPlacement,
 )
 
+from ..broker import BrokerAccess
 from ..settings import Settings
+
+
+@dataclass(frozen=True)
+class InstanceCredentials:
+    """What one scan instance (and its workers) authenticates with: a SkyDriver token scoped to the
+    scan, and the scan's own broker access. Never stored, never logged."""
+
+    skydriver_token: str = field(repr=False)
+    broker: BrokerAccess
 
 
 def deployment(
     settings: Settings,
     *,
     skydriver_token: str | SecretRef,
+    broker_address: str,
     broker_auth: str | SecretRef,
     startup_json: str,
     python: str = "python",
@@ -36,7 +48,7 @@ def deployment(
         skydriver_url=settings.url,
         skydriver_token=skydriver_token,
         broker_type=settings.broker_type,
-        broker_address=settings.broker_address,
+        broker_address=broker_address,
         broker_auth=broker_auth,
         kill_switch_check_interval_s=settings.scanner_kill_switch_check_interval_s,
         client_manager_poll_interval_s=settings.client_manager_poll_interval_s,
@@ -64,8 +76,8 @@ class Launcher(ABC):
         self.scan_id = scan_id
 
     @abstractmethod
-    async def start(self, spec: InstanceSpec, skydriver_token: str) -> None:
-        """Start the instance of `spec`; `skydriver_token` is the system token scoped to this scan."""
+    async def start(self, spec: InstanceSpec, credentials: InstanceCredentials) -> None:
+        """Start the instance of `spec` with the scan's own credentials."""
 
     @abstractmethod
     async def poll(self) -> int | None: ...

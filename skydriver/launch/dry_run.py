@@ -21,6 +21,7 @@ import yaml  # type: ignore[import-untyped, unused-ignore]
 from skyscan_contract.instance import EnvValue, FieldRef, InstanceSpec, Process, SecretRef
 from skyscan_contract.settings import ManagerSettings, ServerSettings
 
+from ..broker import planned_address
 from ..settings import Settings
 from .k8s_objects import ScanResources, job_name, scan_instance, scan_job_from_settings, to_dict
 from .k8s_settings import K8sLauncherSettings
@@ -80,13 +81,16 @@ def render_dry_run(
         "metadata.labels['batch.kubernetes.io/job-name']": job_name(spec.scan_id),
         "metadata.labels['batch.kubernetes.io/controller-uid']": OWNER_UID_PLACEHOLDER,
     }
+    address = planned_address(settings, spec.scan_id)
     out: list[str] = []
     if "scan-job" in parts:
-        job = scan_job_from_settings(spec, settings, cfg, res)
+        job = scan_job_from_settings(spec, settings, cfg, res, broker_address=address)
         text: str = yaml.safe_dump(to_dict(job), sort_keys=False, default_flow_style=False)
         out += ["# Kubernetes Job of the scan instance (k8s launcher)", "---", text]
     for part, backend in (("k8s-workers", "k8s"), ("condor", "condor")):
         if part in parts:
-            launch = scan_instance(spec, settings, cfg, res, backend=backend)
+            launch = scan_instance(
+                spec, settings, cfg, res, broker_address=address, backend=backend
+            )
             out.append(client_manager_dry_run(launch.client_manager, fields))
     return "\n".join(out) + "\n"

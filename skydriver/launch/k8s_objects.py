@@ -20,15 +20,25 @@ from typing import Any
 
 from kubernetes.client import (
     ApiClient,
+    V1ConfigMapProjection,
     V1Container,
+    V1DownwardAPIProjection,
+    V1DownwardAPIVolumeFile,
     V1EmptyDirVolumeSource,
     V1Job,
     V1JobSpec,
+    V1KeyToPath,
+    V1ObjectFieldSelector,
     V1ObjectMeta,
+    V1OwnerReference,
     V1PodSpec,
     V1PodTemplateSpec,
+    V1ProjectedVolumeSource,
+    V1Secret,
+    V1ServiceAccountTokenProjection,
     V1Volume,
     V1VolumeMount,
+    V1VolumeProjection,
 )
 
 from skyscan_contract.instance import (
@@ -55,6 +65,13 @@ from ..settings import Settings
 from .base import deployment
 from .k8s_settings import K8sLauncherSettings
 
+#: keys of the scan's own Secret
+SECRET_TOKEN_KEY = "skydriver-auth"
+SECRET_BROKER_KEY = "broker-auth"
+#: where Kubernetes clients look for the pod's service-account token (mounted in the client manager only)
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+SERVICE_ACCOUNT_VOLUME = "client-manager-api-access"
+SERVICE_ACCOUNT_TOKEN_S = 3607  # what the kubelet refreshes, as for an automounted token
 COMMON_SPACE = "/common-space"
 COMMON_SPACE_VOLUME = "common-space-volume"
 STARTUP_JSON = f"{COMMON_SPACE}/startup.json"
@@ -66,6 +83,70 @@ def job_name(scan_id: str) -> str:
     """Name of the scan's Job: `skyscan-<scan_id>` as the original, made DNS-safe and at most 63
     characters (hash suffix if needed). Fixed per scan, so a retried create finds its own Job."""
     return dns_name("skyscan-", scan_id)
+
+
+def secret_name(scan_id: str) -> str:
+    """The scan's own Secret (same name as its Job: they live and die together)."""
+    return job_name(scan_id)
+
+
+def make_scan_secret(
+    scan_id: str, namespace: str, *, skydriver_token: str, broker_password: str, job_uid: str
+) -> V1Secret:
+    """The scan's SkyDriver token and broker password, owned by the scan's Job (garbage-collected with
+    it)."""
+    return V1Secret(
+        api_version="v1",
+        kind="Secret",
+        metadata=V1ObjectMeta(
+            name=secret_name(scan_id),
+            namespace=namespace,
+            labels={
+                LABEL_SCAN_ID: label_value(scan_id),
+                "app.kubernetes.io/managed-by": "skydriver",
+            },
+            annotations={ANNOTATION_SCAN_ID: scan_id},
+            owner_references=[
+                V1OwnerReference(
+                    api_version="batch/v1", kind="Job", name=job_name(scan_id), uid=job_uid
+                )
+            ],
+        ),
+        type="Opaque",
+        string_data={SECRET_TOKEN_KEY: skydriver_token, SECRET_BROKER_KEY: broker_password},
+    )
+
+
+def _api_access_volume() -> V1Volume:
+    """The service-account token, CA and namespace a Kubernetes client reads: what the kubelet would
+    mount in every container, here mounted in the client manager's only."""
+    return V1Volume(
+        name=SERVICE_ACCOUNT_VOLUME,
+        projected=V1ProjectedVolumeSource(
+            sources=[
+                V1VolumeProjection(
+                    service_account_token=V1ServiceAccountTokenProjection(
+                        path="token", expiration_seconds=SERVICE_ACCOUNT_TOKEN_S
+                    )
+                ),
+                V1VolumeProjection(
+                    config_map=V1ConfigMapProjection(
+                        name="kube-root-ca.crt", items=[V1KeyToPath(key="ca.crt", path="ca.crt")]
+                    )
+                ),
+                V1VolumeProjection(
+                    downward_api=V1DownwardAPIProjection(
+                        items=[
+                            V1DownwardAPIVolumeFile(
+                                path="namespace",
+                                field_ref=V1ObjectFieldSelector(field_path="metadata.namespace"),
+                            )
+                        ]
+                    )
+                ),
+            ]
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -95,16 +176,17 @@ class ScanResources:
 
 
 def worker_placement(
-    cfg: K8sLauncherSettings, image: str, backend: str | None = None
+    cfg: K8sLauncherSettings, image: str, scan_id: str, backend: str | None = None
 ) -> WorkerPlacement:
-    """Where the scan's client manager starts its workers (`cfg.worker_backend` unless `backend`)."""
+    """Where the scan's client manager starts its workers (`cfg.worker_backend` unless `backend`); k8s
+    workers read the broker password from the scan's own Secret."""
     if (backend or cfg.worker_backend) == "condor":
         return CondorWorkers(image=image)
     return K8sWorkers(
         image=image,
         image_pull_policy=cfg.image_pull_policy,
-        secret_name=cfg.secret_name,
-        broker_auth_secret_key=cfg.broker_auth_secret_key,
+        secret_name=secret_name(scan_id),
+        broker_auth_secret_key=SECRET_BROKER_KEY,
     )
 
 
@@ -114,9 +196,11 @@ def scan_instance(
     cfg: K8sLauncherSettings,
     res: ScanResources,
     *,
+    broker_address: str,
     backend: str | None = None,
 ) -> InstanceLaunch:
-    """The instance's two programs as the scan Job runs them (tokens by Secret reference)."""
+    """The instance's two programs as the scan Job runs them (credentials by reference to the scan's
+    own Secret)."""
     image = f"{cfg.image_repository}:{res.docker_tag}"
     sized = spec.model_copy(
         update={
@@ -129,11 +213,12 @@ def scan_instance(
         sized,
         deployment(
             settings,
-            skydriver_token=SecretRef(cfg.secret_name, cfg.skydriver_auth_secret_key),
-            broker_auth=SecretRef(cfg.secret_name, cfg.broker_auth_secret_key),
+            skydriver_token=SecretRef(secret_name(spec.scan_id), SECRET_TOKEN_KEY),
+            broker_address=broker_address,
+            broker_auth=SecretRef(secret_name(spec.scan_id), SECRET_BROKER_KEY),
             startup_json=STARTUP_JSON,
             cache_dir=COMMON_SPACE,
-            workers=worker_placement(cfg, image, backend),
+            workers=worker_placement(cfg, image, spec.scan_id, backend),
         ),
     )
 
@@ -172,7 +257,12 @@ def make_scan_job(
             cpu_limit=cfg.client_manager_cpu_limit,
             memory_bytes=cfg.client_manager_memory_bytes,
         ),
-        volume_mounts=[mount],
+        volume_mounts=[
+            mount,
+            V1VolumeMount(
+                name=SERVICE_ACCOUNT_VOLUME, mount_path=SERVICE_ACCOUNT_DIR, read_only=True
+            ),
+        ],
         security_context=restricted_container_security(),
     )
     labels = {"app.kubernetes.io/instance": cfg.application_name, LABEL_SCAN_ID: scan_label}
@@ -200,17 +290,19 @@ def make_scan_job(
         spec=V1JobSpec(
             ttl_seconds_after_finished=cfg.ttl_seconds_after_finished,
             active_deadline_seconds=cfg.active_deadline_seconds,
-            backoff_limit=0,
+            backoff_limit=cfg.job_backoff_limit,
             template=V1PodTemplateSpec(
                 metadata=V1ObjectMeta(labels={**labels, "app": "scanner-instance"}),
                 spec=V1PodSpec(
                     service_account_name=cfg.scan_service_account,
-                    restart_policy="Never",
+                    automount_service_account_token=False,  # mounted in the client manager only
+                    restart_policy="OnFailure",
                     enable_service_links=False,
                     security_context=restricted_pod_security(),
                     containers=[server, manager],
                     volumes=[
-                        V1Volume(name=COMMON_SPACE_VOLUME, empty_dir=V1EmptyDirVolumeSource())
+                        V1Volume(name=COMMON_SPACE_VOLUME, empty_dir=V1EmptyDirVolumeSource()),
+                        _api_access_volume(),
                     ],
                 ),
             ),
@@ -223,16 +315,20 @@ def scan_job_from_settings(
     settings: Settings,
     cfg: K8sLauncherSettings,
     scan_resources: ScanResources | None = None,
+    *,
+    broker_address: str,
 ) -> V1Job:
     """`make_scan_job` of the instance SkyDriver's settings describe (what the launcher creates and what
-    the dry run prints). The broker token in `settings` is NOT used: pods read it from the Secret."""
+    the dry run prints). No secret value is used: pods read them from the scan's Secret."""
     res = scan_resources or ScanResources.of(spec, cfg)
-    return make_scan_job(spec, scan_instance(spec, settings, cfg, res), cfg, res)
+    launch = scan_instance(spec, settings, cfg, res, broker_address=broker_address)
+    return make_scan_job(spec, launch, cfg, res)
 
 
 def job_exit_code(job: V1Job) -> int | None:
-    """None while the Job runs (or has not started a pod), 0 once it succeeded, 1 once it failed.
-    The Complete/Failed conditions decide first; then the pod counters (backoffLimit is 0)."""
+    """None while the Job runs (restarts of its pod included), 0 once it succeeded, 1 once it failed
+    for good: only the Job's Complete/Failed conditions decide (a failed pod is replaced, up to the
+    backoff limit)."""
     status = job.status
     if status is None:
         return None
@@ -241,12 +337,6 @@ def job_exit_code(job: V1Job) -> int | None:
             return 0
         if cond.status == "True" and cond.type == "Failed":
             return 1
-    if status.active:
-        return None
-    if status.failed:
-        return 1
-    if status.succeeded:
-        return 0
     return None
 
 

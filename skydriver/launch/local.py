@@ -23,7 +23,7 @@ from typing import Any
 
 from skyscan_contract.instance import InstanceSpec, Process, build_instance
 
-from .base import Launcher, deployment
+from .base import InstanceCredentials, Launcher, deployment
 
 LOG = logging.getLogger(__name__)
 STATE_VERSION = 2
@@ -80,15 +80,16 @@ class LocalLauncher(Launcher):
         self._stopping = False
         self.restarts = 0
 
-    def processes(self, spec: InstanceSpec, skydriver_token: str) -> dict[str, Process]:
+    def processes(self, spec: InstanceSpec, credentials: InstanceCredentials) -> dict[str, Process]:
         """What `start()` runs: the scanner server and the client manager, as the contract builds them
         for local processes (literal token and broker password; this instance's own directory)."""
         launch = build_instance(
             spec,
             deployment(
                 self.settings,
-                skydriver_token=skydriver_token,
-                broker_auth=self.settings.broker_auth.get_secret_value(),
+                skydriver_token=credentials.skydriver_token,
+                broker_address=credentials.broker.address,
+                broker_auth=credentials.broker.password,
                 startup_json=str(self.dir / "startup.json"),
                 python=sys.executable,
             ),
@@ -115,14 +116,14 @@ class LocalLauncher(Launcher):
         tmp.write_text(json.dumps(self.get_state()))
         tmp.replace(self.dir / STATE_FILE)
 
-    async def start(self, spec: InstanceSpec, skydriver_token: str) -> None:
+    async def start(self, spec: InstanceSpec, credentials: InstanceCredentials) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._load_state_file()
         if any(self._exit_code(role) is None for role in self._pids):
             LOG.warning("scan %s: its instance is already running; adopted", self.scan_id)
             return
         base = {k: v for k, v in os.environ.items() if k in PASSTHROUGH_ENV}
-        for role, process in self.processes(spec, skydriver_token).items():
+        for role, process in self.processes(spec, credentials).items():
             self._spawn(role, list(process.argv), {**base, **process.literal_env()})
 
     def _exit_code(self, role: str) -> int | None:

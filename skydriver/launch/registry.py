@@ -29,7 +29,7 @@ def launcher_factory(settings: Settings, launcher_cls: type[Launcher]) -> Callab
     made at the first launch (so SkyDriver starts even where no cluster config is present)."""
     if launcher_cls.name != "k8s":
         return lambda scan_id: launcher_cls(settings, scan_id)
-    from .k8s import K8sLauncher, load_batch_api
+    from .k8s import K8sLauncher, load_apis
     from .k8s_settings import K8sLauncherSettings
 
     assert issubclass(launcher_cls, K8sLauncher)
@@ -37,8 +37,9 @@ def launcher_factory(settings: Settings, launcher_cls: type[Launcher]) -> Callab
     shared: dict[str, Any] = {}
 
     def make_k8s(scan_id: str) -> Launcher:
-        if "api" not in shared:
-            shared["api"] = load_batch_api()
-        return launcher_cls(settings, scan_id, api=shared["api"], k8s_settings=cfg)
+        if "apis" not in shared:
+            shared["apis"] = load_apis()
+        batch, core = shared["apis"]
+        return launcher_cls(settings, scan_id, api=batch, core_api=core, k8s_settings=cfg)
 
     return make_k8s

@@ -15,7 +15,8 @@ from skyscan_contract.documents import BacklogEntry, InstanceRecord, InstanceSta
 from skyscan_contract.errors import LaunchError
 from skyscan_contract.instance import InstanceSpec
 
-from ..launch.base import Launcher
+from ..broker import BrokerAccounts
+from ..launch.base import InstanceCredentials, Launcher
 from ..scanning import SCAN_MIN_PRIORITY_TO_START_ASAP
 from ..settings import Settings
 from ..store.backlog import BacklogStore
@@ -34,7 +35,8 @@ class BacklogRunner:
         backlog: BacklogStore,
         make_launcher: LauncherFactory,
         launchers: dict[str, Launcher],
-        instance_token: Callable[[str], str] = lambda scan_id: "",
+        instance_token: Callable[[str], str],
+        broker: BrokerAccounts,
     ) -> None:
         self.settings = settings
         self.scans = scans
@@ -42,6 +44,7 @@ class BacklogRunner:
         self.make_launcher = make_launcher
         self.launchers = launchers  # scan_id -> running launcher, shared with the instance watcher
         self.instance_token = instance_token
+        self.broker = broker
         self.wake = asyncio.Event()
 
     async def run_forever(self) -> None:
@@ -117,7 +120,11 @@ class BacklogRunner:
                     launcher_state=launcher.get_state(),
                 ),
             )
-            await launcher.start(spec, self.instance_token(scan_id))
+            credentials = InstanceCredentials(
+                skydriver_token=self.instance_token(scan_id),
+                broker=await self.broker.create(scan_id),
+            )
+            await launcher.start(spec, credentials)
         except Exception as e:
             quota = isinstance(e, LaunchError) and e.reason == "quota"
             LOG.warning(
@@ -129,6 +136,7 @@ class BacklogRunner:
             )
             if launcher is not None:
                 await launcher.stop(now=True)
+            await self._remove_broker_access(scan_id)
             await self.scans.set_instance(
                 scan_id, InstanceRecord(state=InstanceState.START_FAILED, reason=str(e))
             )
@@ -154,3 +162,9 @@ class BacklogRunner:
         await self.backlog.remove(scan_id)
         LOG.info("scan %s started (%s launcher)", scan_id, launcher.name)
         return True
+
+    async def _remove_broker_access(self, scan_id: str) -> None:
+        try:
+            await self.broker.remove(scan_id)
+        except LaunchError as e:  # the next attempt replaces it; the watcher removes it at the end
+            LOG.warning("scan %s: %s", scan_id, e)

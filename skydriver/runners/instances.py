@@ -7,7 +7,9 @@ import asyncio
 import logging
 
 from skyscan_contract.documents import Manifest
+from skyscan_contract.errors import LaunchError
 
+from ..broker import BrokerAccounts
 from ..launch.base import Launcher
 from ..settings import Settings
 from ..store.scans import ScanStore
@@ -23,11 +25,13 @@ class InstanceWatcher:
         scans: ScanStore,
         make_launcher: LauncherFactory,
         launchers: dict[str, Launcher],
+        broker: BrokerAccounts,
     ) -> None:
         self.settings = settings
         self.scans = scans
         self.make_launcher = make_launcher
         self.launchers = launchers
+        self.broker = broker
 
     async def run_forever(self) -> None:
         while True:
@@ -59,6 +63,17 @@ class InstanceWatcher:
             await self.scans.end_instance(scan_id, code)
             self.launchers.pop(scan_id, None)
             LOG.info("scan %s: instance ended (exit %s)", scan_id, code)
+            try:  # its broker access, and whatever it left on the broker
+                await self.broker.remove(scan_id)
+            except LaunchError as e:
+                LOG.warning("scan %s: %s (retried at the next start-up)", scan_id, e)
 
     async def stop_all(self) -> None:
+        """Stop every instance this SkyDriver watches, and remove their broker access."""
+        scan_ids = list(self.launchers)
         await asyncio.gather(*(launcher.stop() for launcher in self.launchers.values()))
+        for scan_id in scan_ids:
+            try:
+                await self.broker.remove(scan_id)
+            except LaunchError as e:
+                LOG.warning("scan %s: %s", scan_id, e)

@@ -17,8 +17,9 @@ import logging
 from collections import Counter
 
 from skyscan_contract.documents import NOT_YET_REQUESTED, BacklogEntry, InstanceState, Manifest
-from skyscan_contract.errors import ScanNotFound
+from skyscan_contract.errors import LaunchError, ScanNotFound
 
+from ..broker import BrokerAccounts
 from ..store.backlog import BacklogStore
 from ..store.scans import ScanStore
 
@@ -27,9 +28,23 @@ LOG = logging.getLogger(__name__)
 NOT_STARTED = (None, InstanceState.START_FAILED, InstanceState.STARTING)
 
 
-async def reconcile(scans: ScanStore, backlog: BacklogStore) -> Counter[str]:
+async def reconcile(
+    scans: ScanStore, backlog: BacklogStore, broker: BrokerAccounts
+) -> Counter[str]:
     """Repair what a crash left half done; returns what was repaired, by kind (also logged)."""
     done: Counter[str] = Counter()
+    for scan_id in await broker.scans_with_access():
+        # only scans of this database that are over: another deployment's scans are not ours to touch
+        try:
+            over = (await scans.get_manifest(scan_id, include_deleted=True)).instance_state
+        except ScanNotFound:
+            continue
+        if over in (InstanceState.ENDED, InstanceState.FAILED):
+            try:
+                await broker.remove(scan_id)
+                done["broker accounts of ended scans removed"] += 1
+            except LaunchError as e:
+                LOG.warning("scan %s: %s", scan_id, e)
     queued = set()
     for entry in await backlog.entries():
         try:

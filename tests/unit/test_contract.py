@@ -20,6 +20,8 @@ import yaml
 
 from client_manager.backends.condor import submit_description
 from client_manager.backends.k8s import worker_objects
+from skydriver.broker import BrokerAccess, planned_address
+from skydriver.launch.base import InstanceCredentials
 from skydriver.launch.dry_run import render_dry_run
 from skydriver.launch.k8s_objects import scan_job_from_settings, to_dict
 from skydriver.launch.k8s_settings import K8sLauncherSettings
@@ -44,6 +46,9 @@ REPO = Path(__file__).resolve().parents[2]
 SCAN_ID = "18c0a1b2c3dx0123456789abcdef0123"
 TOKEN = "eyJ-the-scan-scoped-token"
 BROKER_PASSWORD = "broker-pass-VALUE"
+#: the scan's own broker access (SkyDriver makes it per scan)
+ACCESS = BrokerAccess(f"skyscan-{SCAN_ID}@mq.test:5672/skyscan-{SCAN_ID}", BROKER_PASSWORD)
+CREDENTIALS = InstanceCredentials(skydriver_token=TOKEN, broker=ACCESS)
 
 
 def request() -> ScanRequestDoc:
@@ -81,7 +86,7 @@ def settings(tmp_path: Path) -> Settings:
 CFG = K8sLauncherSettings(namespace="skyscans", image_repository="reg.test/skyscan")
 #: what the cluster fills in for the scan Job's references (Secret keys, downward-API fields)
 RESOLVED = {
-    "skyscan-skydriver-auth": TOKEN,
+    "skydriver-auth": TOKEN,
     "broker-auth": BROKER_PASSWORD,
     "metadata.namespace": "skyscans",
     "metadata.labels['batch.kubernetes.io/job-name']": f"skyscan-{SCAN_ID}",
@@ -135,10 +140,10 @@ def test_every_launcher_backend_and_the_dry_run_agree(
     spec = InstanceSpec.from_request(request())
     sd = settings(tmp_path)
     # the local launcher (literal token and password)
-    local = LocalLauncher(sd, SCAN_ID).processes(spec, TOKEN)
+    local = LocalLauncher(sd, SCAN_ID).processes(spec, CREDENTIALS)
     local_startup = str(tmp_path / "scans" / SCAN_ID / "startup.json")
     # the k8s launcher (references)
-    job = to_dict(scan_job_from_settings(spec, sd, CFG))
+    job = to_dict(scan_job_from_settings(spec, sd, CFG, broker_address=ACCESS.address))
     containers = {c["name"]: c for c in job["spec"]["template"]["spec"]["containers"]}
     k8s_server, k8s_manager = containers["skyscan-server"], containers["client-manager"]
     k8s_startup = "/common-space/startup.json"
@@ -166,7 +171,7 @@ def test_every_launcher_backend_and_the_dry_run_agree(
         )
         worker = WorkerSettings()
         assert (worker.broker_address, worker.broker_auth.get_secret_value()) == (
-            "mq.test:5672",
+            ACCESS.address,
             BROKER_PASSWORD,
         )
         assert worker.pixel_timeout_s == 900
@@ -200,6 +205,7 @@ def test_every_launcher_backend_and_the_dry_run_agree(
     text = render_dry_run(spec, sd, k8s_settings=CFG)
     k8s_text, _, condor_text = text.partition("# HTCondor submit description")
     docs = [d for d in yaml.safe_load_all(k8s_text) if d]
+    assert planned_address(sd, SCAN_ID) == ACCESS.address  # what the dry run shows
     assert docs[0] == job
     printed_worker = docs[2]["spec"]["template"]["spec"]["containers"][0]
     assert printed_worker["env"] == worker_container["env"]
@@ -219,16 +225,17 @@ def test_skydrivers_own_variables_win_over_the_users() -> None:
             }
         )
     )
-    for process in LocalLauncher(settings(Path("/tmp")), SCAN_ID).processes(spec, TOKEN).values():
+    processes = LocalLauncher(settings(Path("/tmp")), SCAN_ID).processes(spec, CREDENTIALS)
+    for process in processes.values():
         env = process.literal_env()
         assert env[env_name(ServerSettings, "skydriver_address")] == "http://skydriver.test:8080"
-        assert env[env_name(ServerSettings, "broker_address")] == "mq.test:5672"
+        assert env[env_name(ServerSettings, "broker_address")] == ACCESS.address
 
 
 def test_a_bad_value_fails_at_launch_naming_the_setting(tmp_path: Path) -> None:
     spec = InstanceSpec.from_request(request().model_copy(update={"max_pixel_reco_time": 0}))
     with pytest.raises(ValueError, match="greater than 0"):
-        LocalLauncher(settings(tmp_path), SCAN_ID).processes(spec, TOKEN)
+        LocalLauncher(settings(tmp_path), SCAN_ID).processes(spec, CREDENTIALS)
     with pytest.raises(ValueError):
         check_value(ServerSettings, "progress_interval_sec", "fast")
     assert check_value(ServerSettings, "progress_interval_sec", "1.5") == 1.5
