@@ -104,8 +104,12 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     """A Principal from verified claims. A scan scope that is present but not a non-empty string is refused
     (ignoring it would widen the token's reach)."""
     scan_id = claims.get(SCAN_ID_CLAIM)
-    if scan_id is not None and not (isinstance(scan_id, str) and scan_id):
-        raise _authentication_failed(f"claim {SCAN_ID_CLAIM!r} is not a non-empty string")
+    # present at all means scoped: a null must not read as "no scope" (audit 2026-12, finding 15)
+    if SCAN_ID_CLAIM in claims and not (isinstance(scan_id, str) and scan_id):
+        raise _authentication_failed(
+            f"claim {SCAN_ID_CLAIM!r} is present but not a non-empty string "
+            f"(a {type(scan_id).__name__})"
+        )
     subject = next(
         (v for k in ("sub", "preferred_username", "azp") if isinstance(v := claims.get(k), str)),
         "",

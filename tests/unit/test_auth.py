@@ -231,6 +231,26 @@ async def test_authentication_failures(
             raise AssertionError(f"case {name!r}: {e}") from e
 
 
+@pytest.mark.parametrize("scope", [None, "", 0, False, [], ["aaa"], {}, {"id": "aaa"}])
+async def test_audit_15_null_scope_is_refused(
+    auth: LocalKeyAuthenticator, caplog: pytest.LogCaptureFixture, scope: object
+) -> None:
+    """A scan-scope claim that is present must name a scan. A null (or any non-string) is refused, never read
+    as an unscoped token."""
+    claims = claims_of(auth.issue_token(Role.SYSTEM, subject="scanner", ttl_s=60))
+    claims[SCAN_ID_CLAIM] = scope
+    token = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    await assert_authentication_fails(auth, f"Bearer {token}", caplog)
+    assert any(SCAN_ID_CLAIM in r.getMessage() for r in caplog.records)
+    # controls: the same token scoped to a scan, and without the claim
+    claims[SCAN_ID_CLAIM] = "aaa"
+    scoped = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    assert (await auth.authenticate(f"Bearer {scoped}")).scan_id == "aaa"
+    del claims[SCAN_ID_CLAIM]
+    unscoped = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    assert (await auth.authenticate(f"Bearer {unscoped}")).scan_id is None
+
+
 async def test_small_clock_skew_is_tolerated(auth: LocalKeyAuthenticator) -> None:
     now = int(time.time())
     token = sign(auth._private_key, iat=now + 5, nbf=now + 5, exp=now - 5)
