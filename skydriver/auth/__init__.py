@@ -7,16 +7,20 @@ Two roles, mapped from token claims exactly as the original SkyDriver does (refe
     system   resource_access.skydriver-internal.roles  "system"
 
 A verified token becomes a `Principal`. A token may also carry `skydriver_scan_id`: it then only opens routes
-whose `scan_id` path argument is that scan. The launcher gives such scan-scoped system tokens to a scan's
-server and client manager, so a leaked one reaches a single scan.
+whose `scan_id` path argument is that scan (a claim that is present but null or not a non-empty string fails
+authentication). The launcher gives such scan-scoped system tokens to a scan's server and client manager, so a
+leaked one reaches a single scan.
 
 Two authenticators share the `Authenticator` protocol:
 
 - `LocalKeyAuthenticator` (one machine, the default). An Ed25519 key is created once in a key file (mode 0600,
   written atomically) and reused on restart. It verifies the tokens it signs and issues them (`issue_token`).
-- `OpenIDAuthenticator` (production). Tokens from an OpenID provider (Keycloak) are checked with
-  `rest_tools.utils.auth.OpenIDAuth`. Its keys are fetched on first use, in a thread, never at import or
-  construction.
+- `OpenIDAuthenticator` (production). Tokens from an OpenID provider (Keycloak): RS/ES signatures only, `iss`
+  exactly the configured provider URL. Its keys are fetched on first use on the event loop, with a timeout,
+  cached, and refreshed for an unknown key id at most once per interval (`skydriver.auth.openid`).
+
+Modules: `principal` (roles, `Principal`, the bearer header, the verified-token cache), `local`, `openid`,
+`settings` (`AuthSettings`, `build_authenticator`) and `requires` (the decorator). Import from `skydriver.auth`.
 
 Status codes. A missing, malformed, expired or wrongly signed token, or one for another audience, gives
 **403 `authentication failed`**. A valid token without a required role, or scoped to another scan, gives
