@@ -53,6 +53,7 @@ class FakeOpenIDProvider:
         self.discovery_delay_s = 0.0
         self.status = 200
         self.issuer_in_discovery: str | None = None  # None: the real issuer
+        self.jwks_body: bytes | None = None  # None: the real JWKS
         self.counts = Counts()
         self._changed = asyncio.Condition()
         self._stopping = asyncio.Event()
@@ -176,7 +177,8 @@ class FakeOpenIDProvider:
                         self.send_error(provider.status)
                         return
                     self.set_header("Content-Type", "application/json")
-                    self.finish(json.dumps(provider.jwks()))
+                    body = provider.jwks_body
+                    self.finish(body if body is not None else json.dumps(provider.jwks()))
                 finally:
                     await provider._count(
                         lambda c: setattr(c, "jwks_in_flight", c.jwks_in_flight - 1)

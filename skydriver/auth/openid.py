@@ -133,8 +133,8 @@ async def _get_json(client: httpx.AsyncClient, url: str) -> Any:
                 )
     try:
         return json.loads(body)
-    except ValueError as e:
-        raise ProviderError(f"GET {url}: answer is not JSON ({e})") from e
+    except (ValueError, RecursionError) as e:
+        raise ProviderError(f"GET {url}: answer is not JSON ({type(e).__name__})") from e
 
 
 class ProviderKeys:
@@ -174,15 +174,10 @@ class ProviderKeys:
         now = self._clock()
         key = self._keys.get(kid)
         if key is not None:
-            if (
-                not self._static
-                and self._stale(now)
-                and self._fetch is None
-                and self._may_fetch(now)
-            ):
-                self._start_fetch(
-                    now
-                )  # in the background: this request goes on with the cached key
+            stale = not self._static and self._stale(now)
+            if stale and self._fetch is None and self._may_fetch(now):
+                # fetch again in the background: this request goes on with the cached key
+                self._start_fetch(now)
             return key
         if self._static:
             raise KeyUnavailable(f"unknown key id {kid[:64]!r} (keys are fixed)")
@@ -199,9 +194,8 @@ class ProviderKeys:
                     f"than {self.refresh_min_interval_s:g} s ago"
                 )
             fetch = self._start_fetch(now)
-        fetched = await asyncio.shield(
-            fetch
-        )  # a caller that gives up does not cancel the shared fetch
+        # shielded: a caller that gives up does not cancel the fetch others wait for
+        fetched = await asyncio.shield(fetch)
         key = self._keys.get(kid)
         if key is not None:
             return key
@@ -260,6 +254,10 @@ class ProviderKeys:
         except (httpx.HTTPError, ProviderError) as e:
             self._jwks_uri = None  # discover again next time: the provider may have moved its keys
             self._log_failure(_cause(e))
+            return False
+        except Exception:  # a task others await (or nobody, in the background) must not raise
+            LOG.exception("OpenID provider %s: unexpected error while fetching keys", self.issuer)
+            self._jwks_uri = None
             return False
         finally:
             self._fetch = None

@@ -316,6 +316,7 @@ async def test_audit_9_rotated_keys_are_picked_up_and_dropped_keys_expire(
     # the old keys, while they are fetched again; a token with the new key waits for that fetch
     old = await authenticate(auth, provider.bearer(kid=first, key=first_key))
     assert old.roles == {Role.USER}
+    await provider.wait_until(lambda c: c.jwks == 3, timeout_s=5)  # the refresh that answer started
     assert (await authenticate(auth, provider.bearer(kid=third))).roles == {Role.USER}
     assert provider.counts.jwks == 3
     # withdrawn keys are gone now
@@ -345,6 +346,28 @@ async def test_audit_9_failing_provider_keeps_cached_keys(
         2,
         3,
     )  # discovery again after the error
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>not json</html>",
+        b"[" * 100_000 + b"]" * 100_000,  # nested deeper than the JSON parser's recursion limit
+        b'{"keys": "' + b"x" * 2_000_000 + b'"}',  # larger than 1 MB
+        b'{"no": "keys"}',
+        b'{"keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0"}, {"kty": "RSA", "kid": "r"}, 7]}',
+    ],
+    ids=["not json", "deep", "huge", "no keys", "no usable key"],
+)
+async def test_openid_malformed_jwks_refuses_tokens_without_error(
+    provider: FakeOpenIDProvider, caplog: pytest.LogCaptureFixture, body: bytes
+) -> None:
+    provider.jwks_body = body
+    auth = openid(provider)
+    with caplog.at_level(logging.WARNING, logger="skydriver.auth"):
+        await refused(auth, provider.bearer(), caplog)
+    assert any("fetching keys failed" in r.getMessage() for r in caplog.records)
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
 
 
 async def test_audit_9_slow_provider_does_not_block_cached_tokens(
