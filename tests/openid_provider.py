@@ -45,7 +45,7 @@ class FakeOpenIDProvider:
     def __init__(self, realm: str = "IceCube", audience: str = "skydriver") -> None:
         self.realm = realm
         self.audience = audience
-        self.keys: dict[str, tuple[SigningKey, str]] = {}  # published: kid -> (key, alg)
+        self.keys: dict[str, tuple[SigningKey, str | None]] = {}  # published: kid -> (key, JWK alg)
         self._encryption_key = _rsa_key(0)
         self._generated = 1
         self.current_kid = self.rotate()
@@ -62,8 +62,9 @@ class FakeOpenIDProvider:
 
     # -- scripting --------------------------------------------------------------------------
 
-    def rotate(self, *, drop_old: bool = False, alg: str = "RS256") -> str:
-        """Publish a new signing key (RS256 or ES256) and sign with it from now on; returns its kid."""
+    def rotate(self, *, drop_old: bool = False, alg: str | None = "RS256") -> str:
+        """Publish a new signing key (RS256 or ES256; None: an RSA key whose JWK names no `alg`) and sign with
+        it from now on; returns its kid."""
         key: SigningKey
         if alg == "ES256":
             key = ec.generate_private_key(ec.SECP256R1())
@@ -84,10 +85,12 @@ class FakeOpenIDProvider:
                 jwk = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
             else:
                 jwk = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
-            keys.append({**jwk, "kid": kid, "use": "sig", "alg": alg})
-        # Keycloak also publishes an encryption key; a verifier must not use it for signatures
+            keys.append({**jwk, "kid": kid, "use": "sig", **({"alg": alg} if alg else {})})
+        # Keycloak also publishes an encryption key; a verifier must not use it for signatures (with or
+        # without an `alg`)
         enc = jwt.algorithms.RSAAlgorithm.to_jwk(self._encryption_key.public_key(), as_dict=True)
         keys.append({**enc, "kid": "enc-1", "use": "enc", "alg": "RSA-OAEP"})
+        keys.append({**enc, "kid": "enc-2", "use": "enc"})
         return {"keys": keys}
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
@@ -114,11 +117,9 @@ class FakeOpenIDProvider:
     ) -> str:
         """A token signed with the current key (or `kid`'s, or `key` under `kid`); claims as Keycloak's."""
         kid = kid or self.current_kid
-        alg = "RS256"
         if key is None:
-            key, alg = self.keys[kid]
-        elif isinstance(key, ec.EllipticCurvePrivateKey):
-            alg = "ES256"
+            key, _ = self.keys[kid]
+        alg = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
         return jwt.encode(self.claims(**overrides), key, algorithm=alg, headers={"kid": kid})
 
     def bearer(self, **kwargs: Any) -> str:

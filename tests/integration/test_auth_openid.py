@@ -119,6 +119,17 @@ async def test_openid_tokens_map_to_roles_and_keys_are_fetched_once(
     assert (provider.counts.discovery, provider.counts.jwks) == (1, 1)
 
 
+async def test_openid_concurrent_first_requests_share_one_fetch(
+    provider: FakeOpenIDProvider,
+) -> None:
+    """At start-up (no keys yet) concurrent requests all wait for one fetch and all succeed: none is refused
+    by the rate limit that the first one's fetch starts."""
+    auth = openid(provider)
+    principals = await asyncio.gather(*(authenticate(auth, provider.bearer()) for _ in range(10)))
+    assert all(p.roles == {Role.USER} for p in principals)
+    assert (provider.counts.discovery, provider.counts.jwks) == (1, 1)
+
+
 async def test_openid_claims_checks(
     provider: FakeOpenIDProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -148,8 +159,12 @@ async def test_openid_algorithm_allow_list_holds(
     rsa_kid = provider.current_kid
     rsa_key, _ = provider.keys[rsa_kid]
     es_kid = provider.rotate(alg="ES256")  # the ES256 family is allowed
+    bare_kid = provider.rotate(alg=None)  # an RSA key whose JWK names no alg: the RS family
+    bare_key, _ = provider.keys[bare_kid]
     assert (await authenticate(auth, provider.bearer(kid=es_kid))).roles == {Role.USER}
     assert (await authenticate(auth, provider.bearer(kid=rsa_kid))).roles == {Role.USER}
+    rs512 = jwt.encode(provider.claims(), bare_key, algorithm="RS512", headers={"kid": bare_kid})
+    assert (await authenticate(auth, f"Bearer {rs512}")).roles == {Role.USER}
 
     claims = provider.claims()
     public_pem = rsa_key.public_key().public_bytes(
@@ -175,6 +190,12 @@ async def test_openid_algorithm_allow_list_holds(
         ),
         "the provider's encryption key": jwt.encode(
             claims, provider._encryption_key, algorithm="RS256", headers={"kid": "enc-1"}
+        ),
+        "the provider's encryption key without alg": jwt.encode(
+            claims, provider._encryption_key, algorithm="RS256", headers={"kid": "enc-2"}
+        ),
+        "PS256 with a key whose JWK names no alg": jwt.encode(
+            claims, bare_key, algorithm="PS256", headers={"kid": bare_kid}
         ),
         "no kid": jwt.encode(claims, rsa_key, algorithm="RS256"),
     }
@@ -353,7 +374,7 @@ async def test_audit_9_failing_provider_keeps_cached_keys(
     [
         b"<html>not json</html>",
         b"[" * 100_000 + b"]" * 100_000,  # nested deeper than the JSON parser's recursion limit
-        b'{"keys": "' + b"x" * 2_000_000 + b'"}',  # larger than 1 MB
+        b"VALID JWKS PADDED TO 2 MB",
         b'{"no": "keys"}',
         b'{"keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0"}, {"kty": "RSA", "kid": "r"}, 7]}',
     ],
@@ -362,6 +383,8 @@ async def test_audit_9_failing_provider_keeps_cached_keys(
 async def test_openid_malformed_jwks_refuses_tokens_without_error(
     provider: FakeOpenIDProvider, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:
+    if body == b"VALID JWKS PADDED TO 2 MB":  # the real keys, in an answer larger than 1 MB
+        body = json.dumps({**provider.jwks(), "padding": "x" * 2_000_000}).encode()
     provider.jwks_body = body
     auth = openid(provider)
     with caplog.at_level(logging.WARNING, logger="skydriver.auth"):
