@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import tornado.httpserver
 import tornado.testing
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from skydriver.auth import (
     AUTHENTICATION_FAILED,
     AUTHORIZATION_FAILED,
+    SCAN_ID_CLAIM,
     Authenticator,
     LocalKeyAuthenticator,
     Principal,
@@ -145,3 +147,20 @@ async def test_roles_and_scan_scope(client: httpx.AsyncClient, auth: LocalKeyAut
         scanner,
     )
     assert_forbidden(await client.get("/", headers=bearer(scanner)), AUTHORIZATION_FAILED, scanner)
+
+
+async def test_audit_15_null_scope_is_refused_over_http(
+    client: httpx.AsyncClient, auth: LocalKeyAuthenticator
+) -> None:
+    """A system token whose scan scope is null gets 403 `authentication failed` on another scan's route (it was
+    read as unscoped, so the request passed)."""
+    scoped = auth.issue_token(Role.SYSTEM, subject="scanner", ttl_s=60, scan_id="abc")
+    claims = jwt.decode(scoped, options={"verify_signature": False})
+    claims[SCAN_ID_CLAIM] = None
+    null_scope = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    for path in ("/scan/other/manifest", "/scan/abc/manifest"):
+        assert_forbidden(
+            await client.patch(path, headers=bearer(null_scope), json={}),
+            AUTHENTICATION_FAILED,
+            null_scope,
+        )

@@ -231,6 +231,26 @@ async def test_authentication_failures(
             raise AssertionError(f"case {name!r}: {e}") from e
 
 
+@pytest.mark.parametrize("scope", [None, "", 0, False, [], ["aaa"], {}, {"id": "aaa"}])
+async def test_audit_15_null_scope_is_refused(
+    auth: LocalKeyAuthenticator, caplog: pytest.LogCaptureFixture, scope: object
+) -> None:
+    """A scan-scope claim that is present must name a scan. A null (or any non-string) is refused, never read
+    as an unscoped token."""
+    claims = claims_of(auth.issue_token(Role.SYSTEM, subject="scanner", ttl_s=60))
+    claims[SCAN_ID_CLAIM] = scope
+    token = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    await assert_authentication_fails(auth, f"Bearer {token}", caplog)
+    assert any(SCAN_ID_CLAIM in r.getMessage() for r in caplog.records)
+    # controls: the same token scoped to a scan, and without the claim
+    claims[SCAN_ID_CLAIM] = "aaa"
+    scoped = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    assert (await auth.authenticate(f"Bearer {scoped}")).scan_id == "aaa"
+    del claims[SCAN_ID_CLAIM]
+    unscoped = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    assert (await auth.authenticate(f"Bearer {unscoped}")).scan_id is None
+
+
 async def test_small_clock_skew_is_tolerated(auth: LocalKeyAuthenticator) -> None:
     now = int(time.time())
     token = sign(auth._private_key, iat=now + 5, nbf=now + 5, exp=now - 5)
@@ -305,13 +325,7 @@ def openid_authenticator(
     """Keys taken from a JWKS document, as the provider's `jwks_uri` would serve it."""
     jwk = jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key(), as_dict=True)
     jwks = {"keys": [{**jwk, "kid": "kc-1", "use": "sig", "alg": "RS256"}]}
-    discovery = {
-        "issuer": ISSUER,
-        "jwks_uri": f"{ISSUER}/protocol/openid-connect/certs",
-        "token_endpoint": f"{ISSUER}/protocol/openid-connect/token",
-    }
-    keys = {str(k.key_id): k.key for k in jwt.PyJWKSet.from_dict(jwks).keys}
-    return OpenIDAuthenticator(ISSUER, audience=audience, provider_info=discovery, public_keys=keys)
+    return OpenIDAuthenticator(ISSUER, audience=audience, jwks=jwks)
 
 
 def keycloak_token(rsa_key: RSAPrivateKey, kid: str | None = "kc-1", **overrides: Any) -> str:
@@ -350,6 +364,8 @@ async def test_openid_rejections(rsa_key: RSAPrivateKey, caplog: pytest.LogCaptu
         None,
         "Basic x",
         f"Bearer {keycloak_token(rsa_key, aud='other-service')}",
+        f"Bearer {keycloak_token(rsa_key, iss='https://evil.example/auth/realms/IceCube')}",
+        f"Bearer {keycloak_token(rsa_key, iss=ISSUER + '/')}",
         f"Bearer {keycloak_token(rsa_key, exp=now - 3600, iat=now - 7200)}",
         f"Bearer {keycloak_token(rsa_key, kid='unknown-kid')}",
         f"Bearer {keycloak_token(rsa_key, kid=None)}",
@@ -363,11 +379,12 @@ async def test_openid_rejections(rsa_key: RSAPrivateKey, caplog: pytest.LogCaptu
 async def test_openid_construction_does_no_io_and_unreachable_provider_denies(
     caplog: pytest.LogCaptureFixture, rsa_key: RSAPrivateKey
 ) -> None:
-    # nothing is fetched here (the socket guard would make a fetch fail loudly, not hang)
+    # nothing is fetched here: the socket guard would make construction raise
     auth = OpenIDAuthenticator("http://127.0.0.1:9/auth/realms/IceCube")
-    assert auth._validator is None
     # the first request tries discovery, which fails: the caller gets a 403, not a 500
-    await assert_authentication_fails(auth, f"Bearer {keycloak_token(rsa_key)}", caplog)
+    with caplog.at_level(logging.WARNING, logger="skydriver.auth"):
+        await assert_authentication_fails(auth, f"Bearer {keycloak_token(rsa_key)}", caplog)
+    assert any("fetching keys failed" in r.getMessage() for r in caplog.records)
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -396,6 +413,34 @@ def test_openid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     authenticator = build_authenticator(AuthSettings())
     assert isinstance(authenticator, OpenIDAuthenticator)
     assert authenticator.audience == "skydriver-dev"
+    assert authenticator.issuer == ISSUER
+    assert authenticator.leeway_s == 30.0
+    assert (authenticator.keys.fetch_timeout_s, authenticator.keys.lifespan_s) == (5.0, 600.0)
+    assert authenticator.keys.refresh_min_interval_s == 10.0
+    assert authenticator.keys.unknown_kid_ttl_s == 60.0
+    monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_FETCH_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_KEYS_LIFESPAN_S", "120")
+    monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_REFRESH_MIN_INTERVAL_S", "30")
+    monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_UNKNOWN_KID_TTL_S", "0")
+    authenticator = build_authenticator(AuthSettings())
+    assert isinstance(authenticator, OpenIDAuthenticator)
+    keys = authenticator.keys
+    assert (keys.fetch_timeout_s, keys.lifespan_s, keys.refresh_min_interval_s) == (
+        2.5,
+        120.0,
+        30.0,
+    )
+    assert keys.unknown_kid_ttl_s == 0.0
+    for name, bad in [
+        ("SKYDRIVER_AUTH_OPENID_FETCH_TIMEOUT_S", "0"),
+        ("SKYDRIVER_AUTH_OPENID_REFRESH_MIN_INTERVAL_S", "0"),
+        ("SKYDRIVER_AUTH_OPENID_URL", "keycloak.example.test/realms/IceCube"),
+    ]:
+        with monkeypatch.context() as m:
+            m.setenv(name, bad)
+            field = name.removeprefix("SKYDRIVER_AUTH_").lower()
+            with pytest.raises(ValidationError, match=f"(?i){field}"):
+                AuthSettings()
     monkeypatch.setenv("SKYDRIVER_AUTH_MODE", "nobody")
     with pytest.raises(ValidationError):
         AuthSettings()
