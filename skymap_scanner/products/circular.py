@@ -14,6 +14,7 @@ areas to 2 decimals (deg²), as the circulars print them.
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from .info import ScanInfo
 
 __all__ = ["draft_circular"]
 
+_WIDTH = 100
 _WIDTH_NOTE = "<...> marks what a person must fill in or check before sending."
 
 
@@ -86,6 +88,10 @@ def _detection(
     )
 
 
+def _wrap(paragraph: str) -> str:
+    return textwrap.fill(paragraph, width=_WIDTH, break_long_words=False, break_on_hyphens=False)
+
+
 def draft_circular(stats: Mapping[str, Any], scan: ScanInfo) -> str:
     """The draft circular text for the stats document ``stats``.
 
@@ -99,7 +105,7 @@ def draft_circular(stats: Mapping[str, Any], scan: ScanInfo) -> str:
     Returns
     -------
     str
-        Plain text, lines of at most about 100 characters, ending with a newline.
+        Plain text, paragraphs wrapped at 100 characters, ending with a newline.
     """
     event = stats["event"]
     when = dt.datetime.fromisoformat(event["time_utc"]) if event.get("time_utc") else None
@@ -116,17 +122,19 @@ def draft_circular(stats: Mapping[str, Any], scan: ScanInfo) -> str:
         "",
         "The IceCube Collaboration (http://icecube.wisc.edu/) reports:",
         "",
-        _detection(stats, when, scan.classifiers),
+        _wrap(_detection(stats, when, scan.classifiers)),
         "",
-        f"The direction was then refined with {_scanned(stats, scan)}, to:",
+        _wrap(f"The direction was then refined with {_scanned(stats, scan)}, to:"),
         "",
         f"Date: {'<date>' if when is None else f'{when:%Y-%m-%d}'}",
         f"Time: {'<time>' if when is None else f'{when:%H:%M:%S}.{when.microsecond // 10000:02d}'} UT",
         f"RA: {s['ra_deg']:.2f} {_fmt_error(s['ra_plus_90_deg'], s['ra_minus_90_deg'])}",
         f"Dec: {s['dec_deg']:.2f} {_fmt_error(s['dec_plus_90_deg'], s['dec_minus_90_deg'])}",
         "",
-        f"The 90% (50%) credible region covers {s['area_90_deg2']:.2f} "
-        f"({s['area_50_deg2']:.2f}) square degrees. {_convention(stats)}",
+        _wrap(
+            f"The 90% (50%) credible region covers {s['area_90_deg2']:.2f} "
+            f"({s['area_50_deg2']:.2f}) square degrees. {_convention(stats)}"
+        ),
         "",
         "<Fermi 4FGL-DR4 / 3FHL sources inside the 90% region: to be checked.>",
         "",
