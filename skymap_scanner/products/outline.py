@@ -7,25 +7,26 @@ the set lies on its left when the sky is seen from outside the sphere (RA increa
 Dec up: the GeoJSON/RFC 7946 orientation), i.e. a pixel's corners N → W → S → E → N.
 
 Edges are chained into rings at their shared corners (corners computed by healpy from different
-pixels are merged when closer than 1e-4 of a pixel). Where two parts of the set touch at one corner
+pixels are merged when closer than 1e-4 of a pixel: by grid cell, or, when two computations of a
+corner straddle a cell edge, by proximity). Where two parts of the set touch at one corner
 only, the walk turns as far left as it can, so that the parts get separate rings. Outer rings then
 run counter-clockwise and rings around holes clockwise.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import healpy as hp
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from .probability import ProbabilityMap
 
 __all__ = ["boundary_rings"]
+
+LOG = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -93,8 +94,26 @@ def _boundary_edges(
     return np.concatenate(starts), np.concatenate(ends), np.concatenate(middles)
 
 
-def _vertex_ids(points: FloatArray, tolerance: float) -> IntArray:
-    """Cluster points closer than ``tolerance`` (chord length) into ids 0..n-1."""
+def _grid_ids(points: FloatArray, tolerance: float) -> IntArray:
+    """Ids of points by their cell on a grid ``tolerance`` wide (fast; two computations of one
+    corner can fall into two cells when they straddle a cell edge: ``_balanced`` catches that)."""
+    keys = np.floor(points / tolerance).astype(np.int64)
+    _, ids = np.unique(keys, axis=0, return_inverse=True)
+    return np.asarray(ids, dtype=np.int64).ravel()
+
+
+def _balanced(a: IntArray, b: IntArray) -> bool:
+    """Every vertex starts as many edges as end there (a necessary condition for closed rings)."""
+    n = int(max(a.max(), b.max())) + 1
+    return bool(np.array_equal(np.bincount(a, minlength=n), np.bincount(b, minlength=n)))
+
+
+def _cluster_ids(points: FloatArray, tolerance: float) -> IntArray:
+    """Cluster points closer than ``tolerance`` (chord length) into ids (slower, always right)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(points)
     pairs = tree.query_pairs(tolerance, output_type="ndarray")
     n = points.shape[0]
@@ -130,7 +149,11 @@ def boundary_rings(pmap: ProbabilityMap, tiles: IntArray) -> list[FloatArray]:
     if n_edges == 0:
         return []
     tolerance = 1e-4 * hp.nside2resol(pmap.max_nside)
-    ids = _vertex_ids(np.concatenate([start, end]), tolerance)
+    points = np.concatenate([start, end])
+    ids = _grid_ids(points, tolerance)
+    if not _balanced(ids[:n_edges], ids[n_edges:]):
+        LOG.debug("corner ids by grid cell are unbalanced: clustering them instead")
+        ids = _cluster_ids(points, tolerance)
     a, b = ids[:n_edges], ids[n_edges:]
     # successor of each edge: the edge leaving its end vertex (the leftmost one where several do)
     by_start = np.argsort(a, kind="stable")

@@ -231,3 +231,31 @@ def test_convention_enum_and_bad_options() -> None:
         make_treatment("bayesian")
     with pytest.raises(ValueError):
         make_treatment(smoothing_deg=-1.0)
+
+
+def test_corners_straddling_a_grid_cell_are_still_joined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When corner ids by grid cell do not balance (a corner split across a cell edge), the
+    outline falls back to clustering corners by distance and gives the same rings."""
+    import healpy as hp
+
+    from skymap_scanner.products import outline
+
+    nside = 32
+    uniq = 4 * nside**2 + np.arange(hp.nside2npix(nside))
+    pmap = ProbabilityMap(uniq, np.full(uniq.size, 1 / (4 * math.pi)))
+    disc = hp.query_disc(nside, hp.ang2vec(1.0, 2.0), math.radians(8), nest=True)
+    tiles = np.searchsorted(uniq, 4 * nside**2 + disc)
+    expected = outline.boundary_rings(pmap, tiles)
+    calls = []
+    grid_ids = outline._grid_ids
+
+    def split_one(points: Any, tolerance: float) -> Any:
+        ids = grid_ids(points, tolerance)
+        ids[0] = ids.max() + 1  # one computation of a corner in a cell of its own
+        calls.append(1)
+        return ids
+
+    monkeypatch.setattr(outline, "_grid_ids", split_one)
+    rings = outline.boundary_rings(pmap, tiles)
+    assert calls and len(rings) == len(expected) == 1
+    np.testing.assert_allclose(rings[0], expected[0])
