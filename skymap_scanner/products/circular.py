@@ -79,13 +79,18 @@ def _detection(
     far = classifiers.get("far_per_year")
     far_text = f"{far:g}" if isinstance(far, int | float) and not isinstance(far, bool) else "<FAR>"
     date = "<date>" if when is None else f"{when:%Y-%m-%d}"
-    time = "<time>" if when is None else f"{when:%H:%M:%S}.{when.microsecond // 10000:02d}"
+    time = "<time>" if when is None else _hundredths(when)
     return (
         f"On {date} at {time} UT IceCube detected a track-like event "
         f"(run {stats['event']['run_id']}, event {stats['event']['event_id']}), selected by the "
         f"{stream} stream with <signalness> probability of being astrophysical and an estimated "
         f"false alarm rate of {far_text} events per year."
     )
+
+
+def _hundredths(when: dt.datetime) -> str:
+    """hh:mm:ss.ss of a time already shifted by half a hundredth (so truncating rounds)."""
+    return f"{when:%H:%M:%S}.{when.microsecond // 10000:02d}"
 
 
 def _wrap(paragraph: str) -> str:
@@ -108,7 +113,10 @@ def draft_circular(stats: Mapping[str, Any], scan: ScanInfo) -> str:
         Plain text, paragraphs wrapped at 100 characters, ending with a newline.
     """
     event = stats["event"]
-    when = dt.datetime.fromisoformat(event["time_utc"]) if event.get("time_utc") else None
+    when = None
+    if event.get("time_utc"):
+        # to the nearest hundredth of a second, as the circulars print it (the date follows)
+        when = dt.datetime.fromisoformat(event["time_utc"]) + dt.timedelta(microseconds=5000)
     s = stats["summary"]
     name = _event_name(when, scan.classifiers)
     lines: list[str] = []
@@ -127,7 +135,7 @@ def draft_circular(stats: Mapping[str, Any], scan: ScanInfo) -> str:
         _wrap(f"The direction was then refined with {_scanned(stats, scan)}, to:"),
         "",
         f"Date: {'<date>' if when is None else f'{when:%Y-%m-%d}'}",
-        f"Time: {'<time>' if when is None else f'{when:%H:%M:%S}.{when.microsecond // 10000:02d}'} UT",
+        f"Time: {'<time>' if when is None else _hundredths(when)} UT",
         f"RA: {s['ra_deg']:.2f} {_fmt_error(s['ra_plus_90_deg'], s['ra_minus_90_deg'])}",
         f"Dec: {s['dec_deg']:.2f} {_fmt_error(s['dec_plus_90_deg'], s['dec_minus_90_deg'])}",
         "",

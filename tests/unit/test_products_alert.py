@@ -315,7 +315,7 @@ SUBJECT: IceCube-220524<A> - IceCube observation of a high-energy neutrino candi
 
 The IceCube Collaboration (http://icecube.wisc.edu/) reports:
 
-On 2022-05-24 at 07:41:32.18 UT IceCube detected a track-like event (run 136662, event 35405932),
+On 2022-05-24 at 07:41:32.19 UT IceCube detected a track-like event (run 136662, event 35405932),
 selected by the Gold Track Alert stream with <signalness> probability of being astrophysical and an
 estimated false alarm rate of 0.91 events per year.
 
@@ -324,7 +324,7 @@ reconstruction: 2688 HEALPix directions (nside 8 over the whole sky, refined aro
 nside 64, 512), to:
 
 Date: 2022-05-24
-Time: 07:41:32.18 UT
+Time: 07:41:32.19 UT
 RA: 123.40 (+7.38/-7.38 deg 90% PSF containment) J2000
 Dec: -23.40 (+6.44/-6.60 deg 90% PSF containment) J2000
 
