@@ -133,7 +133,10 @@ def test_ligo_skymap_reads_it_and_finds_the_same_searched_area(
     table = read_sky_map(str(written / "skymap.multiorder.fits"), moc=True)
     assert table.meta["objid"] == "run00004242.evt000000000001"
     truth = SkyCoord(float(ra), float(dec), unit="rad")
-    ligo = crossmatch(table, truth, contours=(0.9,))
+    ligo = crossmatch(table, truth, contours=(0.5, 0.9))
+    regions = stats_of(products)["regions"]["calibrated"]
+    ours_areas = [regions["50"]["area_deg2"], regions["90"]["area_deg2"]]
+    np.testing.assert_allclose(ligo.contour_areas, ours_areas, rtol=1e-9)
     ours = position_query(
         products["skymap.multiorder.fits"].data, math.degrees(ra), math.degrees(dec)
     )
