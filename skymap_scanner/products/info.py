@@ -15,6 +15,7 @@ from .calibration import CALIBRATED_DELTA_LLH_90
 from .probability import Convention
 
 __all__ = [
+    "ALERT_TENSES",
     "CREATOR",
     "AlertType",
     "ProductOptions",
@@ -22,6 +23,9 @@ __all__ = [
     "creator_version",
     "mjd_to_datetime",
 ]
+
+ALERT_TENSES = ("current", "archival", "planned", "injection", "commanded", "test")
+"""The GCN schema's ``alert_tense`` values."""
 
 CREATOR = "skydriver-reimpl"
 """Name of the distribution that made the products (its version is ``creator_version()``)."""
@@ -106,6 +110,8 @@ class ProductOptions:
             self.flat_nside < 1 or self.flat_nside & (self.flat_nside - 1) or self.flat_nside > 4096
         ):
             raise ValueError(f"flat_nside {self.flat_nside}: give a power of two up to 4096")
+        if self.alert_tense not in ALERT_TENSES:
+            raise ValueError(f"alert_tense {self.alert_tense!r}: one of {', '.join(ALERT_TENSES)}")
         if self.issued_at is not None and self.issued_at.tzinfo is None:
             raise ValueError("issued_at must be timezone-aware (UTC)")
 

@@ -287,6 +287,17 @@ def test_bytes_are_a_function_of_the_inputs() -> None:
     assert wilks["regions.geojson"].data == one["regions.geojson"].data  # both conventions anyway
 
 
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="alert_tense"):
+        ProductOptions(alert_tense="now")
+    with pytest.raises(ValueError, match="record_number"):
+        ProductOptions(record_number=0)
+    with pytest.raises(ValueError, match="flat_nside"):
+        ProductOptions(flat_nside=100)
+    with pytest.raises(ValueError, match="timezone"):
+        ProductOptions(issued_at=dt.datetime(2024, 1, 1))
+
+
 def test_a_partial_result_says_so() -> None:
     partial = make_result()
     for entry in partial.values():

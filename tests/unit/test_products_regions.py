@@ -259,3 +259,47 @@ def test_corners_straddling_a_grid_cell_are_still_joined(monkeypatch: pytest.Mon
     rings = outline.boundary_rings(pmap, tiles)
     assert calls and len(rings) == len(expected) == 1
     np.testing.assert_allclose(rings[0], expected[0])
+
+
+@pytest.mark.parametrize("quarters", [1, 3])
+def test_region_whose_edge_runs_through_a_pole(quarters: int) -> None:
+    """Polar-cap pixels in 1 or 3 of the 4 quadrants around the north pole: the outline passes
+    through the pole, which becomes the stretch of the map's top edge over those quadrants."""
+    import healpy as hp
+
+    nside = 32
+    npix = hp.nside2npix(nside)
+    uniq = 4 * nside**2 + np.arange(npix)
+    pmap = ProbabilityMap(uniq, np.full(npix, 1 / (4 * math.pi)))
+    theta, phi = hp.pix2ang(nside, np.arange(npix), nest=True)
+    quadrant = np.floor(np.degrees(phi) / 90.0)
+    chosen = np.flatnonzero((np.degrees(theta) < 20.0) & (quadrant < quarters))
+    feature = region_feature(
+        region_geometry(pmap, np.searchsorted(uniq, 4 * nside**2 + chosen)), {}
+    )
+    check_rfc7946(feature)
+    expected = chosen.size * hp.nside2pixarea(nside, degrees=True)
+    assert geojson_area_deg2(feature["geometry"]) == pytest.approx(expected, rel=0.01)
+    geometry = shape(feature["geometry"])
+    inside_lon = [45.0, 135.0, -135.0][:quarters]
+    outside_lon = [45.0, 135.0, -135.0, -45.0][quarters:]
+    for lon in inside_lon:
+        assert geometry.covers(Point(lon, 89.9)) and geometry.covers(Point(lon, 75.0))
+    for lon in outside_lon:
+        assert not geometry.covers(Point(lon, 89.0))
+
+
+def test_inside_means_inside_the_region_tiles(result: dict[str, Any]) -> None:
+    """A position is inside the P region exactly when its tile is one of the region's tiles (the
+    MOC's): the crossing tile is inside, the next densest is not."""
+    pmap = pmap_of(result, "wilks")
+    region = credible_region(pmap, 0.9)
+    ra, dec = pmap.centres()
+    last = int(region.tiles[-1])
+    following = int(pmap.greedy[region.tiles.size])
+    at_last = position_stats(pmap, math.degrees(ra[last]), math.degrees(dec[last]))
+    after = position_stats(pmap, math.degrees(ra[following]), math.degrees(dec[following]))
+    assert (
+        at_last.searched_probability >= 0.9 > at_last.searched_probability - pmap.probability[last]
+    )
+    assert at_last.inside["90"] and not after.inside["90"]
