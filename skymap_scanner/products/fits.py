@@ -117,10 +117,14 @@ def flat_fits_bytes(pmap: ProbabilityMap, nside: int, cards: Iterable[Card] = ()
     header["FIRSTPIX"] = (0, "first pixel index")
     header["LASTPIX"] = (prob.size - 1, "last pixel index")
     _add_cards(header, cards)
-    data = prob.astype(">f8").tobytes()
-    padding = b"\0" * (-len(data) % _BLOCK)
-    raw = afits.PrimaryHDU().header.tostring().encode("ascii") + header.tostring().encode("ascii")
-    return gzip.compress(raw + data + padding, compresslevel=1, mtime=0)
+    data = prob.astype(">f8")
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=1, mtime=0) as stream:
+        stream.write(afits.PrimaryHDU().header.tostring().encode("ascii"))
+        stream.write(header.tostring().encode("ascii"))
+        stream.write(data.data.cast("B"))
+        stream.write(b"\0" * (-data.nbytes % _BLOCK))
+    return buffer.getvalue()
 
 
 def read_multiorder_fits(data: bytes) -> tuple[ProbabilityMap, afits.Header]:

@@ -248,8 +248,12 @@ class ProbabilityMap:
         probability equally among the pixels it covers.
         """
         order_out = _nside_to_order(nside)
-        out = np.zeros(12 * nside * nside)
         prob = self.probability
+        lengths = self._stop - self._start
+        if order_out == self.max_order and int(lengths.sum()) == 12 * nside * nside:
+            # the tiles, in pixel order, cover the sky once: one repeat does it
+            return np.repeat(prob[self._by_start] / lengths, lengths)
+        out = np.zeros(12 * nside * nside)
         fine = self.order >= order_out
         parent = self.nest[fine] >> (2 * (self.order[fine] - order_out))
         out += np.bincount(parent, weights=prob[fine], minlength=out.size)

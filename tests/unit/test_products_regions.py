@@ -303,3 +303,13 @@ def test_inside_means_inside_the_region_tiles(result: dict[str, Any]) -> None:
         at_last.searched_probability >= 0.9 > at_last.searched_probability - pmap.probability[last]
     )
     assert at_last.inside["90"] and not after.inside["90"]
+
+
+def test_flatten_at_the_finest_order_matches_the_general_path(result: dict[str, Any]) -> None:
+    """The one-repeat path (nside = the finest tiles') equals summing the general path's finer map."""
+    pmap = pmap_of(result)
+    direct = pmap.flatten(pmap.max_nside)
+    finer = pmap.flatten(2 * pmap.max_nside)  # general path: every tile shared out
+    np.testing.assert_allclose(direct, finer.reshape(-1, 4).sum(axis=1), rtol=1e-12, atol=1e-300)
+    coarse = pmap.flatten(64)  # general path: fine tiles summed
+    np.testing.assert_allclose(coarse, direct.reshape(-1, 64).sum(axis=1), rtol=1e-9, atol=1e-300)
