@@ -391,3 +391,22 @@ def test_summarize_several_files_and_a_bad_one(
     assert (out / "run1.stats.json").read_bytes() == build_products(make_result())[
         "stats.json"
     ].data
+
+
+def test_first_partial_result_and_failed_pixels() -> None:
+    """Products of a result with only the all-sky nside (the first partial result) and of one
+    with a failed (NaN) pixel."""
+    from skymap_scanner.products.multiorder import NAN_SENTINEL
+
+    first = {"nside-8": make_result()["nside-8"]}
+    first["nside-8"]["metadata"]["complete"] = False
+    products = build_products(first)
+    stats = stats_of(products)
+    assert stats["scan"]["nsides"] == [8] and stats["summary"]["area_90_deg2"] > 50.0
+    validate_notice(json.loads(products["notice.json"].data))
+    pmap, header = read_multiorder_fits(products["skymap.multiorder.fits"].data)
+    assert header["MOCORDER"] == 3 and pmap.uniq.size == 768
+    failed = make_result()
+    failed["nside-512"]["data"][0][1] = NAN_SENTINEL
+    stats = stats_of(build_products(failed))
+    assert stats["scan"]["failed_pixels"] == 1 and stats["best_fit"]["nside"] == 64
