@@ -5,7 +5,7 @@ Angles passed in are radians; results named ``*_deg`` are degrees.
 
 The alert products (multi-order FITS, regions as GeoJSON and MOC, stats, GCN notice, draft
 circular) come from ``products.alert.build_products``; import that module where they are needed
-(it brings astropy, mocpy and shapely, which this package's top level does not import).
+(it brings mocpy and shapely, which this package's top level does not import).
 """
 
 from .contours import (
