@@ -40,6 +40,24 @@ fi
 mkdir -p .state/bin
 ln -sf "$FERRETDB_BIN" .state/bin/ferretdb
 
+# --- GCN notice schema (npm package, pinned; the products tests validate notices against it) ----
+GCN_SCHEMA_VERSION="7.2.3"
+GCN_SCHEMA_PREFIX=".state/npm"
+if [ ! -f "$GCN_SCHEMA_PREFIX/.installed-gcn-schema-$GCN_SCHEMA_VERSION" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        log "installing npm from Debian (for the GCN schema package)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq npm >/dev/null
+    fi
+    log "installing @nasa-gcn/schema@$GCN_SCHEMA_VERSION into $GCN_SCHEMA_PREFIX (npm cache reused)"
+    mkdir -p "$GCN_SCHEMA_PREFIX"
+    npm install --prefix "$GCN_SCHEMA_PREFIX" --prefer-offline --no-audit --no-fund --ignore-scripts \
+        --save-exact "@nasa-gcn/schema@$GCN_SCHEMA_VERSION" >/dev/null
+    rm -f "$GCN_SCHEMA_PREFIX"/.installed-gcn-schema-*
+    touch "$GCN_SCHEMA_PREFIX/.installed-gcn-schema-$GCN_SCHEMA_VERSION"
+fi
+
 # --- Python ----------------------------------------------------------------------------------
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3

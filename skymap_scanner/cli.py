@@ -91,12 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--noise-rate-hz", type=float, default=500.0)
 
-    p = sub.add_parser("summarize", help="best fit, contour areas and plots of a result")
-    p.add_argument("result", type=Path)
+    p = sub.add_parser("summarize", help="best fit, areas, plots and alert products of results")
+    p.add_argument("result", type=Path, nargs="+")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots here")
     p.add_argument(
         "--truth", type=Path, metavar="EVENT", help="a simulated event: report the error"
     )
+    p.add_argument(
+        "--products", type=Path, metavar="DIR", help="write the alert products (FITS, ...) here"
+    )
+    p.add_argument("--convention", choices=("calibrated", "wilks"), default="calibrated")
+    p.add_argument("--smoothing-deg", type=float, default=None, help="Gaussian sigma [deg]")
     return parser
 
 
@@ -120,17 +125,20 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _summarize(args: argparse.Namespace) -> int:
     from .products.calibration import CALIBRATED_DELTA_LLH_90
-    from .products.summarize_cli import run_summarize
+    from .products.summarize_cli import summarize_files
 
     truth = None
     if args.truth is not None:
         truth = truth_radec(json.loads(args.truth.read_text()))
-    print(
-        run_summarize(
-            args.result, args.plot, truth, calibrated_delta_llh_90=CALIBRATED_DELTA_LLH_90
-        )
+    return summarize_files(
+        args.result,
+        plot_dir=args.plot,
+        products_dir=args.products,
+        truth=truth,
+        calibrated_delta_llh_90=CALIBRATED_DELTA_LLH_90,
+        convention=args.convention,
+        smoothing_deg=args.smoothing_deg,
     )
-    return 0
 
 
 def truth_radec(event: dict[str, Any]) -> tuple[float, float]:
