@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output-dir", type=Path, help="also write results/manifest here")
     p.add_argument("-c", "--cache-dir", type=Path, help="accepted for compatibility; unused")
     p.add_argument("--client-startup-json", type=Path, required=True)
+    p.add_argument(
+        "--exit-code-file",
+        type=Path,
+        help="write the exit code here on any exit but SIGKILL (a missing file means killed)",
+    )
 
     p = sub.add_parser("worker", help="reconstruct pixels of one scan until idle")
     p.add_argument("--client-startup-json", type=Path, required=True)
@@ -271,6 +276,17 @@ async def _serve(settings: ServerSettings, request: ScanRequest) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    exit_code_file: Path | None = getattr(args, "exit_code_file", None)
+    code = 1  # an exception that escapes
+    try:
+        code = _run(parser, args)
+        return code
+    finally:
+        if exit_code_file is not None:  # every exit but SIGKILL: a supervisor can tell a crash
+            exit_code_file.write_text(f"{code}\n")
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if hasattr(args, "nsides"):
         try:
             args.nsides = NSideProgression.parse(args.nsides)

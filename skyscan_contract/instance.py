@@ -185,6 +185,9 @@ class Deployment:
     workers: WorkerPlacement = field(default_factory=LocalWorkers)
     #: the operator's settings for every instance (`SKYDRIVER_INSTANCE_ENV`; checked by SkyDriver)
     operator_env: Mapping[str, str] = field(default_factory=dict)
+    #: where the server writes its exit code (a supervisor without the exit status: local processes
+    #: after a SkyDriver restart); a missing file after the server is gone means it was killed
+    server_exit_code_file: str | None = None
 
 
 def _render(settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> dict[str, EnvValue]:
@@ -253,6 +256,8 @@ def build_instance(spec: InstanceSpec, deployment: Deployment) -> InstanceLaunch
     if d.cache_dir:
         server_argv += ["--cache-dir", d.cache_dir]
     server_argv += ["--client-startup-json", d.startup_json]
+    if d.server_exit_code_file:
+        server_argv += ["--exit-code-file", d.server_exit_code_file]
     # both programs run side by side with the same identity and broker (the client manager reads
     # SkyDriver's address and token under the server's names, and hands broker and timeout to workers)
     common = _render(

@@ -41,6 +41,7 @@ def deployment(
     python: str = "python",
     cache_dir: str | None = None,
     workers: WorkerPlacement | None = None,
+    server_exit_code_file: str | None = None,
 ) -> Deployment:
     """SkyDriver's part of every instance's environment (its URL, the broker, the report intervals) plus
     what the launcher says about its platform."""
@@ -59,6 +60,7 @@ def deployment(
         cache_dir=cache_dir,
         workers=workers or LocalWorkers(),
         operator_env=settings.instance_env,
+        server_exit_code_file=server_exit_code_file,
     )
 
 

@@ -7,6 +7,9 @@
 - What was started is also written to `<state dir>/scans/<id>/instance.json` at once: a SkyDriver that
   dies between starting an instance and recording it finds it there, and a second `start()` for the
   same scan adopts the running instance instead of starting another one (a launch is idempotent).
+- How the scanner server was started (argv and environment, with the scan's credentials) is kept in
+  `server.launch.json`, readable by SkyDriver's user only: a server that crashes is restarted (and
+  resumes) also after SkyDriver itself was restarted.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from .base import InstanceCredentials, Launcher, deployment
 LOG = logging.getLogger(__name__)
 STATE_VERSION = 2
 STATE_FILE = "instance.json"
+SERVER_LAUNCH_FILE = "server.launch.json"
+SERVER_EXIT_FILE = "server.exit"
+#: the exit code of a server that is gone without writing its exit file (SIGKILL, OOM): a crash
+KILLED = 137
 ROLES = ("server", "client-manager")
 #: what local instance processes take from SkyDriver's own environment
 PASSTHROUGH_ENV = (
@@ -92,12 +99,16 @@ class LocalLauncher(Launcher):
                 broker_auth=credentials.broker.password,
                 startup_json=str(self.dir / "startup.json"),
                 python=sys.executable,
+                server_exit_code_file=str(self.dir / SERVER_EXIT_FILE),
             ),
         )
         return {"server": launch.server, "client-manager": launch.client_manager}
 
     def _spawn(self, role: str, argv: list[str], env: dict[str, str]) -> None:
         self._argv[role] = (argv, env)
+        if role == "server":
+            self._save_server_launch(argv, env)
+            (self.dir / SERVER_EXIT_FILE).unlink(missing_ok=True)
         log = (self.dir / f"{role}.log").open("ab")
         try:
             proc = subprocess.Popen(
@@ -110,6 +121,22 @@ class LocalLauncher(Launcher):
         self._start_times[role] = process_start_time(proc.pid)
         self._save_state()
         LOG.info("scan %s: started %s (pid %d)", self.scan_id, role, proc.pid)
+
+    def _save_server_launch(self, argv: list[str], env: dict[str, str]) -> None:
+        path = self.dir / SERVER_LAUNCH_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"argv": argv, "env": env}, f)
+
+    def _load_server_launch(self) -> None:
+        path = self.dir / SERVER_LAUNCH_FILE
+        if "server" in self._argv or not path.exists():
+            return
+        try:
+            launch = json.loads(path.read_text())
+            self._argv["server"] = (list(launch["argv"]), dict(launch["env"]))
+        except (OSError, ValueError, KeyError) as e:
+            LOG.warning("scan %s: unreadable %s (%s): no restarts", self.scan_id, path, e)
 
     def _save_state(self) -> None:
         tmp = self.dir / f".{STATE_FILE}.tmp"
@@ -131,9 +158,14 @@ class LocalLauncher(Launcher):
         if proc is not None:
             return proc.poll()
         pid = self._pids.get(role)
-        if pid is None or not _alive(pid, self._start_times.get(role)):
-            return 0  # gone, status unknown (not our child after a restart)
-        return None
+        if pid is not None and _alive(pid, self._start_times.get(role)):
+            return None
+        if role == "server" and pid is not None:  # not our child (after a restart): its exit file
+            try:
+                return int((self.dir / SERVER_EXIT_FILE).read_text())
+            except (OSError, ValueError):
+                return KILLED
+        return 0  # gone, status unknown
 
     async def poll(self) -> int | None:
         """None while the instance lives. A scanner server that crashed (non-zero exit) is restarted,
@@ -185,6 +217,7 @@ class LocalLauncher(Launcher):
             "launcher": self.name,
             "pids": dict(self._pids),
             "start_times": dict(self._start_times),
+            "restarts": self.restarts,
             "dir": str(self.dir),
         }
 
@@ -201,11 +234,13 @@ class LocalLauncher(Launcher):
         self._apply(state)
         if not self._pids:
             self._load_state_file()
+        self._load_server_launch()
 
     def _apply(self, state: dict[str, Any]) -> None:
         self._pids = {k: int(v) for k, v in (state.get("pids") or {}).items()}
         times = state.get("start_times") or {}
         self._start_times = {k: (int(t) if t is not None else None) for k, t in times.items()}
+        self.restarts = int(state.get("restarts") or 0)
 
     def _load_state_file(self) -> None:
         path = self.dir / STATE_FILE

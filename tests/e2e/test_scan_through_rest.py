@@ -9,6 +9,7 @@ import math
 import os
 import re
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from skymap_scanner.recos.dummy import _rng
 from skyscan_contract.messages import PixelTask, Seed
 from skyscan_contract.queues import scan_user, scan_vhost
 from skyscan_contract.settings import DummySettings
+from tests.conftest import drop_database, headers, start_test_skydriver
 from tests.helpers import broker_users, broker_vhosts, check_pixel_selection, scan_body, wait_for
 
 
@@ -237,6 +239,53 @@ async def test_scanner_server_killed_mid_scan_resumes(
     check_pixel_selection(result, "1:0 2:12 4:12")
     scan_dir = skydriver.settings.state_dir.resolve() / "scans" / scan_id
     assert "resuming scan" in (scan_dir / "server.log").read_text()
+
+
+async def test_a_server_killed_while_skydriver_restarts_is_restarted_and_resumes(
+    tmp_path: Path,
+) -> None:
+    """SkyDriver stops (its instances go on), the scanner server is killed, a new SkyDriver on the same
+    database and state re-attaches and restarts the server (from its launch file), which resumes."""
+    port = (
+        free_port()
+    )  # the instance keeps the URL it was given: the new SkyDriver takes the same port
+    first = await start_test_skydriver(tmp_path, port=port)
+    database = first.settings.mongodb_database
+    try:
+        async with httpx.AsyncClient(base_url=first.settings.url, headers=headers(first)) as rest:
+            scan_id = await launch(rest, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.2})
+            pids = await wait_for(
+                lambda: _has_partial(first, rest, scan_id), 60, "a partial result", interval_s=0.05
+            )
+        await first.stop(stop_instances=False)
+        os.kill(pids["server"], signal.SIGKILL)
+        second = await start_test_skydriver(tmp_path, port=port, mongodb_database=database)
+        try:
+            async with httpx.AsyncClient(
+                base_url=second.settings.url, headers=headers(second)
+            ) as rest:
+                await wait_final(rest, scan_id)
+                result = (await rest.get(f"/scan/{scan_id}/result")).json()["skyscan_result"]
+            check_pixel_selection(result, "1:0 2:12 4:12")
+            scan_dir = second.settings.state_dir.resolve() / "scans" / scan_id
+            assert "resuming scan" in (scan_dir / "server.log").read_text()
+        finally:
+            await second.stop()
+    finally:
+        await drop_database(database)
+
+
+async def _has_partial(
+    sky: SkyDriver, rest: httpx.AsyncClient, scan_id: str
+) -> dict[str, int] | None:
+    pids = await instance_pids(sky, scan_id)
+    return pids if await has_partial_result(rest, scan_id) and "server" in pids else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def _rabbitmqctl(*args: str) -> None:

@@ -108,11 +108,13 @@ def resolved_env(container: dict[str, Any]) -> dict[str, str]:
 
 
 def scan_argv(argv: list[str] | tuple[str, ...], startup: str) -> list[str]:
-    """The scan's part of an argv: no python path, no platform paths (startup file, cache dir)."""
+    """The scan's part of an argv: no python path, no platform paths (startup file, cache dir, the local
+    launcher's exit-code file)."""
     args = list(argv[1:])
-    if "--cache-dir" in args:
-        i = args.index("--cache-dir")
-        del args[i : i + 2]
+    for option in ("--cache-dir", "--exit-code-file"):
+        if option in args:
+            i = args.index(option)
+            del args[i : i + 2]
     return [("<startup>" if a == startup else a) for a in args]
 
 
