@@ -19,10 +19,12 @@ from .rest.routes import routes
 from .runners.backlog import BacklogRunner
 from .runners.instances import InstanceWatcher
 from .runners.reconcile import reconcile
+from .runners.webhooks import WebhookRunner
 from .settings import Settings
 from .store.backlog import BacklogStore
 from .store.db import Database, connect
 from .store.scans import ScanStore
+from .store.webhooks import WebhookStore
 
 LOG = logging.getLogger(__name__)
 
@@ -104,7 +106,8 @@ async def start(
     )
     watcher = InstanceWatcher(settings, scans, make_launcher, launchers, broker)
     background: list[asyncio.Task[None]] = []
-    ctx = AppContext(settings, scans, backlog, runner.wake, authenticator, db, background)
+    webhooks = WebhookStore(db)
+    ctx = AppContext(settings, scans, backlog, runner.wake, authenticator, db, webhooks, background)
     server = tornado.httpserver.HTTPServer(
         make_app(ctx),
         max_body_size=settings.max_request_body_bytes,
@@ -118,6 +121,9 @@ async def start(
     background += [
         asyncio.create_task(runner.run_forever(), name="backlog-runner"),
         asyncio.create_task(watcher.run_forever(), name="instance-watcher"),
+        asyncio.create_task(
+            WebhookRunner(settings, scans.events, webhooks).run_forever(), name="webhook-runner"
+        ),
     ]
     sky.tasks = background
     LOG.info("SkyDriver listening on %s", settings.url)

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     idle_connection_timeout_s: float = Field(
         300.0, gt=0, description="an idle keep-alive connection is closed after this"
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins (e.g. an external dashboard's https://host) allowed to call the API "
+        "from a browser (JSON list)",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="addresses of reverse proxies whose X-Real-Ip / X-Forwarded-For are believed "
@@ -145,6 +150,24 @@ class Settings(BaseSettings):
     )
     client_manager_poll_interval_s: float = Field(
         2.0, gt=0, description="how often the client manager checks workers and reports them"
+    )
+    events_keepalive_s: float = Field(
+        15.0, gt=0, description="an idle event stream gets a keep-alive comment this often"
+    )
+    webhook_url_prefixes: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:", "http://localhost:"],
+        description="webhooks may only point at URLs starting with one of these (JSON list)",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="timeout of one webhook delivery")
+    webhook_max_attempts: int = Field(
+        8, ge=1, description="a delivery is tried this often before it is marked failed"
+    )
+    webhook_backoff_s: float = Field(
+        1.0, gt=0, description="wait after a failed delivery; doubles with each attempt"
+    )
+    webhook_backoff_max_s: float = Field(300.0, gt=0, description="cap of one wait")
+    webhook_poll_interval_s: float = Field(
+        5.0, gt=0, description="deliveries due for a retry are looked at this often at least"
     )
     read_cache_ttl_s: float = Field(
         1.0, ge=0, description="status reads may answer from a copy this old (writes refresh it)"

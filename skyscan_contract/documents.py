@@ -219,3 +219,66 @@ class StoredEvent(BaseModel):
 
     i3_event_id: str
     event: dict[str, Any]
+
+
+class ScanEventType(StrEnum):
+    """What happened to a scan (the `event:` of `GET /scan/{id}/events` and of webhook deliveries)."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    NSIDE_FINISHED = "nside_finished"
+    PARTIAL_RESULT = "partial_result"
+    FINAL_RESULT = "final_result"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+    @property
+    def is_last(self) -> bool:
+        """Nothing follows it: the stream of the scan ends."""
+        return self in (ScanEventType.FINAL_RESULT, ScanEventType.FAILED, ScanEventType.DELETED)
+
+
+class ScanEvent(BaseModel):
+    """One event, numbered by a sequence shared by every scan (so one `Last-Event-ID` resumes any
+    stream, of one scan or of all)."""
+
+    seq: int
+    scan_id: str
+    type: ScanEventType
+    at: float
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class WebhookSubscription(_Document):
+    """Where to POST a scan's events (`scan_id`), or every scan's (None)."""
+
+    id: str
+    url: str
+    scan_id: str | None = None
+    created_by: str
+    created_at: float
+    #: the HMAC key of the `X-SkyDriver-Signature` header (shown once, at registration)
+    secret: str
+
+    def api_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"secret"})
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookDelivery(_Document):
+    """One event for one subscription: delivered at least once, in order per subscription."""
+
+    subscription_id: str
+    seq: int
+    scan_id: str
+    type: ScanEventType
+    state: DeliveryState = DeliveryState.PENDING
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    last_error: str | None = None
+    delivered_at: float | None = None

@@ -34,6 +34,7 @@ from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.db import Database
 from ..store.scans import ScanStore
+from ..store.webhooks import WebhookStore
 
 LOG = logging.getLogger(__name__)
 BAD_VALUE = 2  # MongoDB/FerretDB error code for a value it cannot store
@@ -48,6 +49,7 @@ class AppContext:
     wake_backlog: Any  # asyncio.Event set when a scan is queued
     authenticator: Authenticator
     db: Database
+    webhooks: WebhookStore
     #: the background runners (backlog runner, instance watcher): /healthz checks they are alive
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -179,10 +181,35 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
+        if hasattr(self, "ctx"):  # (tornado sets them once before initialize(), and after errors)
+            self._cors_headers()
+
+    def _cors_headers(self) -> None:
+        origin = self.request.headers.get("Origin")
+        if origin and origin in self.ctx.settings.cors_origins:  # an external dashboard
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Expose-Headers", "ETag, Location")
+            self.set_header("Vary", "Origin")
+
+    def _preflight(self) -> None:
+        """A browser's CORS preflight (OPTIONS): the methods and headers a configured origin may use."""
+        self.set_status(204)
+        if "Access-Control-Allow-Origin" in self._headers:
+            self.set_header("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+            self.set_header(
+                "Access-Control-Allow-Headers",
+                "Authorization, Content-Type, If-None-Match, Last-Event-ID",
+            )
+            self.set_header("Access-Control-Max-Age", "600")
+        self.finish()
 
     async def prepare(self) -> None:
         """Headers are in, the body is not: refuse an oversized body and a caller without valid
         credentials now (a route's roles are checked by `@requires` once the body is in)."""
+        self._cors_headers()
+        if self.request.method == "OPTIONS":
+            self._preflight()
+            return
         if self.request.remote_ip in self.ctx.settings.trusted_proxies:
             forwarded = (
                 self.request.headers.get("X-Real-Ip")

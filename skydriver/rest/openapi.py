@@ -38,6 +38,10 @@ QUERY_PARAMS: dict[str, dict[str, Any]] = {
     "include_deleted": {"type": "boolean", "description": "also return a deleted scan"},
     "no_redirect": {"type": "boolean", "description": "do not follow replaced_by_scan_id (302)"},
     "projection": {"type": "string", "description": "pipe-delimited manifest fields, or *"},
+    "last_event_id": {
+        "type": "integer",
+        "description": "resume after this event (as the Last-Event-ID header)",
+    },
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from skyscan_contract.documents import Manifest
+from skyscan_contract.documents import Manifest, ScanEventType
 from skyscan_contract.errors import LaunchError
 
 from ..broker import BrokerAccounts
@@ -62,6 +62,10 @@ class InstanceWatcher:
                 continue
             await self.scans.end_instance(scan_id, code)
             self.launchers.pop(scan_id, None)
+            if not manifest.is_deleted and not await self.scans.result_is_final(scan_id):
+                await self.scans.events.append(
+                    scan_id, ScanEventType.FAILED, {"reason": f"the instance ended with {code}"}
+                )
             LOG.info("scan %s: instance ended (exit %s)", scan_id, code)
             try:  # its broker access, and whatever it left on the broker
                 await self.broker.remove(scan_id)

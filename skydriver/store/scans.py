@@ -25,13 +25,20 @@ from skyscan_contract.documents import (
     InstanceState,
     Manifest,
     ResultDoc,
+    ScanEventType,
     ScanRequestDoc,
     WorkerRequest,
 )
 from skyscan_contract.errors import InvalidRequest, ScanNotFound
-from skyscan_contract.messages import ManifestPatchBody, ResultPutBody, WorkforcePutBody
+from skyscan_contract.messages import (
+    ManifestPatchBody,
+    ProgressBody,
+    ResultPutBody,
+    WorkforcePutBody,
+)
 
 from .db import Database, Doc
+from .events import EventStore
 
 #: manifest fields kept as JSON text: free-form objects from the scanner and client manager may hold keys
 #: with '.' ("done est. percent", "0.1") or nested arrays, which FerretDB refuses
@@ -66,6 +73,29 @@ def _encode_manifest(manifest: Manifest) -> Doc:
     return _encode_fields(doc)
 
 
+def finished_nsides(progress: ProgressBody) -> list[int]:
+    """The nsides a progress report shows finished: all their pixels done, and the scan gone on to a
+    finer nside (or ended)."""
+    tallies = progress.tallies.get("nsides")
+    if not isinstance(tallies, dict):
+        return []
+    counts: list[tuple[int, float, float]] = []
+    for key, block in tallies.items():
+        pixels = block.get("pixels") if isinstance(block, dict) else None
+        if isinstance(pixels, dict) and key.isdigit():
+            counts.append(
+                (int(key), float(pixels.get("done", 0)), float(pixels.get("generated", 0)))
+            )
+    counts.sort()
+    ended = bool(progress.processing_stats.get("finished"))
+    out = []
+    for i, (nside, done, generated) in enumerate(counts):
+        later = any(g > 0 for _, _, g in counts[i + 1 :])
+        if generated > 0 and done >= generated and (later or ended):
+            out.append(nside)
+    return out
+
+
 def _decode_request(doc: Doc | None) -> ScanRequestDoc | None:
     if doc is None:
         return None
@@ -76,6 +106,8 @@ def _decode_request(doc: Doc | None) -> ScanRequestDoc | None:
 class ScanStore:
     def __init__(self, db: Database, read_cache_ttl_s: float = 1.0) -> None:
         self.db = db
+        #: what happened, for the event streams and webhooks (written with the change it reports)
+        self.events = EventStore(db)
         # Status polls (the scanner's kill switch, clients, dashboards) read the same manifest many times
         # a second. Reads through `get_manifest_cached` / `result_is_final` may be up to this old; every
         # write made through this store refreshes the entry at once. Cached models are shared: read only.
@@ -142,6 +174,7 @@ class ScanStore:
                 await self.db.scan_requests.insert_one(stored_request)
             await self.db.manifests.insert_one(_encode_manifest(manifest))
             await self.db.backlog.insert_one(backlog_entry)
+            await self.events.append(scan_id, ScanEventType.QUEUED, {"priority": priority})
         except Exception:
             await self.db.backlog.delete_one({"scan_id": scan_id})
             await self.db.manifests.delete_one({"scan_id": scan_id})
@@ -254,7 +287,14 @@ class ScanStore:
         if workflow is not None:
             fields["ewms_workflow_id"], fields["ewms_address"] = workflow
         async with self._locks[scan_id]:
-            return await self._set(scan_id, fields)
+            manifest = await self._set(scan_id, fields)
+        if instance.state is InstanceState.RUNNING:
+            await self.events.append(
+                scan_id, ScanEventType.STARTED, {"launcher": instance.launcher}
+            )
+        elif instance.state is InstanceState.FAILED:
+            await self.events.append(scan_id, ScanEventType.FAILED, {"reason": instance.reason})
+        return manifest
 
     async def end_instance(self, scan_id: str, exit_code: int) -> Manifest | None:
         """The running instance ended with `exit_code` (only a running instance is ended)."""
@@ -293,6 +333,16 @@ class ScanStore:
             updated = await self._set(scan_id, fields)
         if updated is None:
             raise ScanNotFound("Not Found")
+        if patch.progress is not None:
+            announced = {
+                e.data.get("nside")
+                for e in await self.events.of_type(scan_id, ScanEventType.NSIDE_FINISHED)
+            }
+            for nside in finished_nsides(patch.progress):
+                if nside not in announced:
+                    await self.events.append(
+                        scan_id, ScanEventType.NSIDE_FINISHED, {"nside": nside}
+                    )
         return updated
 
     async def set_workforce(self, scan_id: str, report: WorkforcePutBody) -> Manifest | None:
@@ -316,6 +366,15 @@ class ScanStore:
         async with self._locks[f"result:{scan_id}"]:
             await self.db.results.replace_one({"scan_id": scan_id}, stored, upsert=True)
             self._finals[scan_id] = (time.monotonic(), body.is_final)
+        n_pixels = sum(
+            len(block.get("data") or []) if isinstance(block, dict) else 0
+            for block in body.skyscan_result.values()
+        )
+        await self.events.append(
+            scan_id,
+            ScanEventType.FINAL_RESULT if body.is_final else ScanEventType.PARTIAL_RESULT,
+            {"n_pixels": n_pixels},
+        )
         return ResultDoc(
             scan_id=scan_id, skyscan_result=body.skyscan_result, is_final=body.is_final
         )
@@ -326,6 +385,7 @@ class ScanStore:
         if manifest is None:
             raise ScanNotFound("Not Found")
         await self.db.backlog.delete_one({"scan_id": scan_id})
+        await self.events.append(scan_id, ScanEventType.DELETED, {"by": by})
         return manifest
 
     async def add_rescan_id(self, origin_scan_id: str, new_scan_id: str) -> ScanRequestDoc:

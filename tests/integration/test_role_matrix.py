@@ -42,6 +42,8 @@ class Row(NamedTuple):
     this: int
     other: int
     body: Body = None
+    #: a server-sent-event stream: the status is read from the headers, then the stream is left
+    stream: bool = False
 
 
 def _progress_patch(scan_id: str) -> dict[str, Any]:
@@ -75,6 +77,14 @@ MATRIX: list[Row] = [
     Row("POST",   "/scans/find",                               403, 200, 403, 403, 403,
         lambda s: {"filter": {"scan_id": s}}),                                            # U
     Row("GET",    "/scans/backlog",                            403, 200, 403, 403, 403),  # U
+    # ours: push instead of poll (README "Events and webhooks")
+    Row("GET",    "/scans/events",                             403, 200, 403, 403, 403, stream=True),
+    Row("GET",    "/scan/{scan_id}/events",                    403, 200, 200, 200, 403, stream=True),
+    Row("GET",    "/webhooks",                                 403, 200, 403, 403, 403),
+    Row("POST",   "/webhooks",                                 403, 200, 403, 403, 403,
+        lambda s: {"url": "http://127.0.0.1:9/hook", "scan_id": s}),
+    Row("GET",    "/webhooks/{webhook_id}",                    403, 200, 403, 403, 403),
+    Row("DELETE", "/webhooks/{webhook_id}",                    403, 200, 403, 403, 403),
     Row("POST",   "/scan",                                     403, 200, 403, 403, 403,
         lambda s: scan_body()),                                                           # U
     Row("GET",    "/scan-request/{scan_id}",                   403, 200, 403, 403, 403),  # U
@@ -164,6 +174,10 @@ async def test_every_caller_gets_what_the_table_says(held_skydriver: SkyDriver) 
             return True
 
         await wait_for(all_running, 30, "every scan's instance to be running")
+        # a webhook of the user's own (the USER column's token has the same subject)
+        hook = await user.post("/webhooks", json={"url": "http://127.0.0.1:9/hook"})
+        assert hook.status_code == 200, hook.text
+        webhook_id = hook.json()["id"]
 
     caller_headers = {
         NONE: {},
@@ -177,13 +191,21 @@ async def test_every_caller_gets_what_the_table_says(held_skydriver: SkyDriver) 
         for row in MATRIX:
             for caller in CALLERS:
                 scan_id = scans[caller]
-                path = row.path.format(scan_id=scan_id)
+                path = row.path.format(scan_id=scan_id, webhook_id=webhook_id)
                 body = row.body(scan_id) if row.body is not None else None
-                resp = await client.request(
-                    row.method, path, json=body, headers=caller_headers[caller]
-                )
+                if row.stream:
+                    async with client.stream(
+                        row.method, path, headers=caller_headers[caller]
+                    ) as resp:
+                        if resp.status_code != 200:
+                            await resp.aread()  # an error answer: read it whole
+                else:
+                    resp = await client.request(
+                        row.method, path, json=body, headers=caller_headers[caller]
+                    )
                 want = expected(row, caller)
-                got = f"{resp.status_code} {resp.text[:120]}"
+                streamed = row.stream and resp.status_code == 200  # its body never ends
+                got = f"{resp.status_code} {'<stream>' if streamed else resp.text[:120]}"
                 if resp.status_code != want:
                     mismatches.append(
                         f"{row.method} {row.path} as {caller}: want {want}, got {got}"
