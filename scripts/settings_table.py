@@ -55,8 +55,15 @@ def table() -> str:
                 shown = "(required)"
             elif hasattr(default, "get_secret_value"):
                 shown = '"" (secret)'
-            elif isinstance(default, Path):
-                shown = str(default)
+            elif isinstance(
+                default, Path
+            ):  # the reader's home, not the machine that made the table
+                home = Path.home()
+                shown = (
+                    f"~/{default.relative_to(home)}"
+                    if default.is_relative_to(home)
+                    else str(default)
+                )
             else:
                 shown = json.dumps(default, default=str)
             names = " / ".join(f"`{n}`" for n in env_names(model, name))

@@ -12,12 +12,12 @@ VENV="${SKYDRIVER_VENV:-.venv}"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# --- RabbitMQ (Debian package) ---------------------------------------------------------------
-if ! command -v rabbitmq-server >/dev/null 2>&1; then
-    log "installing rabbitmq-server from Debian"
+# --- RabbitMQ, and curl for the README's examples (Debian packages) ----------------------------
+if ! command -v rabbitmq-server >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+    log "installing rabbitmq-server and curl from Debian"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq rabbitmq-server >/dev/null
+    apt-get install -y -qq rabbitmq-server curl >/dev/null
 fi
 
 # --- FerretDB (Go module, pinned) ------------------------------------------------------------

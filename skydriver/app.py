@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from dataclasses import dataclass, field
 
+import pymongo.errors
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
 from .auth import AuthSettings, LocalKeyAuthenticator, Role, build_authenticator
 from .broker import BrokerAccounts, broker_accounts
+from .errors import ServiceStartError
 from .launch.base import Launcher
 from .launch.registry import LAUNCHER_NAMES, builtin_launcher, launcher_factory
 from .rest.base import AppContext, NotFoundHandler
@@ -22,7 +25,7 @@ from .runners.reconcile import reconcile
 from .runners.webhooks import WebhookRunner
 from .settings import Settings
 from .store.backlog import BacklogStore
-from .store.db import Database, connect
+from .store.db import Database, connect, redacted_uri
 from .store.scans import ScanStore
 from .store.webhooks import WebhookStore
 
@@ -68,7 +71,7 @@ async def start(
     """Start everything; returns once the REST server listens. `launchers_by_name` replaces the
     registry of launchers (tests inject doubles this way, not through settings)."""
     auth_settings = auth_settings or AuthSettings()
-    authenticator = build_authenticator(auth_settings)
+    authenticator = build_authenticator(auth_settings, settings.state_dir)
     issuer = authenticator if isinstance(authenticator, LocalKeyAuthenticator) else None
     names: tuple[str, ...] = LAUNCHER_NAMES
     if launchers_by_name is None:
@@ -76,13 +79,30 @@ async def start(
     else:
         launcher_cls, names = launchers_by_name.get(settings.launcher), tuple(launchers_by_name)
     if launcher_cls is None:
-        raise ValueError(
+        raise ServiceStartError(
             f"SKYDRIVER_LAUNCHER={settings.launcher!r} is unknown (available: {', '.join(names)})"
         )
-    sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    try:
+        sockets = tornado.netutil.bind_sockets(settings.port, settings.host)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise ServiceStartError(
+                f"port {settings.port} on {settings.host} is taken: stop what listens there, or "
+                "choose another port (SKYDRIVER_PORT or `skydriver serve --port N`)"
+            ) from None
+        raise
     settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
     db = connect(settings.mongodb_uri, settings.mongodb_database)
-    await db.ensure_indexes()
+    try:
+        await db.ensure_indexes()
+    except pymongo.errors.ConnectionFailure:
+        for sock in sockets:
+            sock.close()
+        await db.close()
+        raise ServiceStartError(
+            f"the database at {redacted_uri(settings.mongodb_uri)} does not answer (MONGODB_URI): "
+            "start it (on one machine: `make up`) or point MONGODB_URI at it"
+        ) from None
     scans, backlog = ScanStore(db, settings.read_cache_ttl_s), BacklogStore(db)
 
     launchers: dict[str, Launcher] = {}
@@ -126,5 +146,5 @@ async def start(
         ),
     ]
     sky.tasks = background
-    LOG.info("SkyDriver listening on %s", settings.url)
+    LOG.debug("SkyDriver listening on %s", settings.url)  # `skydriver serve` prints it
     return sky

@@ -11,6 +11,7 @@ from skymap_scanner.events import InvalidEvent as EventError
 from skymap_scanner.events import check_event_for_reco
 from skyscan_contract.documents import ClusterRequest, ScanRequestDoc
 from skyscan_contract.errors import Forbidden, InvalidEvent, InvalidRequest
+from skyscan_contract.messages import EventMetadataBody
 from skyscan_contract.nsides import InvalidNsides, NSideProgression
 from skyscan_contract.recos import RECOS, reco_info
 from skyscan_contract.settings import check_user_settings
@@ -30,12 +31,17 @@ def scanner_server_args(request: ScanRequestDoc) -> str:
     )
 
 
-def check_event(event: dict[str, Any], reco_algo: str) -> None:
-    """The event must be readable for the requested algorithm (pulses for physics recos)."""
+def check_event(event: dict[str, Any], reco_algo: str) -> EventMetadataBody:
+    """The event must be readable for the requested algorithm (pulses for physics recos); returns its
+    metadata, stored in the manifest at once so that `scans find` knows the scan before its scanner
+    starts (the scanner later reports the same, from the same reader)."""
     try:
-        check_event_for_reco(event, reco_algo, needs_pulses=reco_info(reco_algo).needs_pulses)
+        meta = check_event_for_reco(
+            event, reco_algo, needs_pulses=reco_info(reco_algo).needs_pulses
+        )
     except EventError as e:
         raise InvalidEvent(f"event_i3live_json: {e}") from e
+    return EventMetadataBody.model_validate(meta.to_dict())
 
 
 #: scans with at least this priority are realtime alerts: they start at once, whatever the global cap

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from skyscan_contract.settings import ServerSettings, check_instance_env, env_name
+
+
+def default_state_dir() -> Path:
+    """`$XDG_STATE_HOME/skydriver` (`~/.local/state/skydriver`): the same directory whatever the
+    current directory, so that `skydriver serve` and `skydriver token issue` always share the key."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "skydriver"
 
 
 class Settings(BaseSettings):
@@ -29,7 +37,9 @@ class Settings(BaseSettings):
     )
     mongodb_database: str = Field("SkyDriver_DB", description="database name")
     state_dir: Path = Field(
-        Path(".state/skydriver"), description="where local scan instances keep logs and files"
+        default_factory=lambda: default_state_dir(),
+        description="SkyDriver's own files, wherever it is started from: the local signing key "
+        "(auth/), local scan instances' logs and files (scans/); default $XDG_STATE_HOME/skydriver",
     )
     launcher: str = Field("local", description="how scan instances start: local")
     clusters: list[str] = Field(

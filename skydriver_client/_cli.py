@@ -1,7 +1,7 @@
 """`skydriver scan ...` and `skydriver scans ...`: the command line over the client library.
 
 ```
-skydriver scan submit EVENT_FILE [--reco-algo dummy] [--nsides 8:0 64:12 512:24] [--cluster local:2 ...]
+skydriver scan submit EVENT_FILE --reco-algo NAME [--nsides 8:0 64:12 512:24] [--cluster local:2 ...]
                                  [--priority N] [--real-event | --simulated-event] [--env KEY=VALUE ...]
                                  [--classifier KEY=VALUE ...] [--wait [--poll-s S] [--timeout S]]
 skydriver scan status ID
@@ -14,7 +14,8 @@ skydriver scans find --run R --event E [--include-deleted]
 
 Options of every command (before or after it): `--url` (env `SKYDRIVER_URL`, default http://127.0.0.1:8080),
 `--token` (env `SKYDRIVER_TOKEN`), `--json` (print the models as JSON on stdout instead of text).
-`submit --json` prints the manifest, and with `--wait` `{"manifest": ..., "status": ...}`. While waiting,
+`submit` and `rescan` print the new scan's id alone on stdout (`SCAN_ID=$(skydriver scan submit ...)`), their
+messages on stderr; `submit --json` prints the manifest, and with `--wait` `{"manifest": ..., "status": ...}`. While waiting,
 progress goes to stderr: a live bar on a terminal, else one line per update. `result --output FILE` writes
 the serialized result, readable by `skyreader.SkyScanResult.read_json(FILE)`.
 
@@ -46,6 +47,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from skyscan_contract.errors import Forbidden, ScanNotFound, SkyDriverError
 from skyscan_contract.nsides import DEFAULT_NSIDES
+from skyscan_contract.recos import RECOS
 
 from . import _core
 from ._client import Client
@@ -137,11 +139,14 @@ def _submit(client: Client, args: argparse.Namespace) -> int:
     if not args.wait:
         if args.json:
             _print_json(manifest)
-        else:
-            print(f"launched scan {scan_id}")
+        else:  # the id alone on stdout: SCAN_ID=$(skydriver scan submit ...)
+            print(scan_id)
+            print(
+                f"launched scan {scan_id}: `skydriver scan wait {scan_id}` follows it",
+                file=sys.stderr,
+            )
         return OK
-    if not args.json:
-        print(f"launched scan {scan_id}", flush=True)
+    print(f"launched scan {scan_id}", file=sys.stderr, flush=True)
     code = _wait(client, scan_id, args)
     if code != OK:
         return code
@@ -184,7 +189,8 @@ def _result(client: Client, args: argparse.Namespace) -> int:
     from skyreader import SkyScanResult
 
     sky = SkyScanResult.deserialize(pydict)
-    print(result_text(args.scan_id, document, sky))
+    ended = bool(document.get("is_final")) or client.status(args.scan_id).has_ended
+    print(result_text(args.scan_id, document, sky, ended))
     if args.output:
         print(f"  written to {args.output}")
     return OK
@@ -203,7 +209,8 @@ def _rescan(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         _print_json(manifest)
     else:
-        print(f"launched scan {manifest.scan_id}, a rescan of {args.scan_id}")
+        print(manifest.scan_id)
+        print(f"launched scan {manifest.scan_id}, a rescan of {args.scan_id}", file=sys.stderr)
     return OK
 
 
@@ -220,7 +227,7 @@ def _find(client: Client, args: argparse.Namespace) -> int:
 
 
 # -- the parser --------------------------------------------------------------------------------------
-def _common_options() -> argparse.ArgumentParser:
+def common_options() -> argparse.ArgumentParser:
     """--url/--token/--json, accepted at every level; SUPPRESS keeps a lower level from undoing a higher."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("connection and output")
@@ -247,7 +254,7 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `scan` and `scans` commands to a parser's subparsers."""
-    common = _common_options()
+    common = common_options()
     scan = subparsers.add_parser("scan", parents=[common], help="launch and manage one scan")
     actions = scan.add_subparsers(dest="scan_command", required=True, metavar="ACTION")
 
@@ -258,7 +265,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = action("submit", _submit, "launch a scan of an event")
     p.add_argument("event_file", metavar="EVENT_FILE", help="the event, a JSON file")
-    p.add_argument("--reco-algo", default="dummy", metavar="NAME", help="reconstruction (dummy)")
+    p.add_argument(
+        "--reco-algo",
+        required=True,
+        metavar="NAME",
+        help=f"the reconstruction: {', '.join(RECOS)} (dummy and crash_dummy are for testing: "
+        "random skymaps)",
+    )
     p.add_argument(
         "--nsides",
         nargs="+",
@@ -312,6 +325,37 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--include-deleted", action="store_true")
 
 
+#: what to do about a 403, on the command line, by the reason after "authentication failed: " / "authorization …"
+FORBIDDEN_HINTS = {
+    "no token": "pass a token: --token or SKYDRIVER_TOKEN (`skydriver token issue` prints one where "
+    "SkyDriver runs)",
+    "malformed token": "the token is damaged or not a SkyDriver token: copy it whole",
+    "bad signature": "the token was signed by another key: run `skydriver token issue` where this SkyDriver "
+    "runs, with its SKYDRIVER_STATE_DIR (or SKYDRIVER_AUTH_KEY_FILE)",
+    "expired token": "issue a new token: `skydriver token issue`",
+    "wrong role": "this needs a user token (`skydriver token issue --role user`)",
+    "wrong scan": "the token is limited to another scan",
+}
+
+
+def _cli_notes(error: SkyDriverError, args: argparse.Namespace) -> list[str]:
+    """The error's notes in command-line words: the request that failed (the library's first note), then
+    what to do, naming flags and commands rather than the library's arguments."""
+    notes = [n for n in getattr(error, "__notes__", []) if " answered " in n][:1]
+    scan_id = getattr(args, "scan_id", None) or "ID"
+    if isinstance(error, Forbidden):
+        hint = FORBIDDEN_HINTS.get(_core.forbidden_reason(error.message))
+    elif isinstance(error, ResultNotReady):
+        hint = f"wait for it: `skydriver scan wait {scan_id}`"
+    elif isinstance(error, ScanNotFound):
+        hint = "check the scan id (`skydriver scans find --run R --event E --include-deleted` lists an event's scans)"
+    elif "delete_completed_scan" in error.message:
+        hint = f"a completed scan is deleted only with --force: `skydriver scan delete --force {scan_id}`"
+    else:
+        hint = None
+    return notes + ([hint] if hint else [])
+
+
 def run(args: argparse.Namespace, *, transport: httpx.BaseTransport | None = None) -> int:
     """Run a parsed `scan`/`scans` command; returns the exit code. Errors go to stderr."""
     settings = ClientSettings()
@@ -326,7 +370,7 @@ def run(args: argparse.Namespace, *, transport: httpx.BaseTransport | None = Non
             return command(client, args)
     except SkyDriverError as e:
         print(f"skydriver: error: {e.message}", file=sys.stderr)
-        for note in getattr(e, "__notes__", []):
+        for note in _cli_notes(e, args):
             print(f"  {note}", file=sys.stderr)
         return exit_code(e)
     except (OSError, argparse.ArgumentTypeError) as e:
@@ -338,7 +382,7 @@ def run(args: argparse.Namespace, *, transport: httpx.BaseTransport | None = Non
 
 def main(argv: Sequence[str] | None = None, *, transport: httpx.BaseTransport | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="skydriver", parents=[_common_options()], description="SkyDriver client"
+        prog="skydriver", parents=[common_options()], description="SkyDriver client"
     )
     register(parser.add_subparsers(dest="command", required=True))
     try:

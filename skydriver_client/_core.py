@@ -64,10 +64,27 @@ STATUS_ERRORS: dict[int, type[SkyDriverError]] = {
     422: InvalidEvent,
 }
 HINTS = {
-    401: "pass a token: Client(token=...) or --token / SKYDRIVER_TOKEN",
-    403: "check the token (Client(token=...) or --token / SKYDRIVER_TOKEN) and that it has the 'user' role",
+    401: "pass a token: Client(token=...) or SKYDRIVER_TOKEN",
     404: "check the scan id; deleted scans need include_deleted=True",
 }
+#: what to do about a 403, by the reason SkyDriver gives after "authentication failed: " (or authorization)
+FORBIDDEN_HINTS = {
+    "no token": "pass a token: Client(token=...) or SKYDRIVER_TOKEN "
+    "(`skydriver token issue` prints one where SkyDriver runs)",
+    "malformed token": "the token is damaged or not a SkyDriver token: copy it whole",
+    "bad signature": "the token was signed by another key: issue it where this SkyDriver runs, with its "
+    "SKYDRIVER_STATE_DIR (or SKYDRIVER_AUTH_KEY_FILE)",
+    "expired token": "issue a new token",
+    "wrong role": "this needs another role: users' routes take a user token, scanners' a system token",
+    "wrong scan": "the token is limited to another scan",
+}
+
+
+def forbidden_reason(message: str) -> str:
+    """The reason of a 403's message ("authentication failed: expired token" → "expired token")."""
+    return message.partition(": ")[2]
+
+
 _SCAN_ID = re.compile(r"^\w+$")
 
 
@@ -219,6 +236,8 @@ def error_for(response: httpx.Response, attempts: int = 1) -> SkyDriverError:
     error.add_note(note)
     if status in HINTS:
         error.add_note(HINTS[status])
+    elif status == 403 and (hint := FORBIDDEN_HINTS.get(forbidden_reason(message))):
+        error.add_note(hint)
     return error
 
 
@@ -278,7 +297,9 @@ def skyscan_result(scan_id: str, document: dict[str, Any]) -> dict[str, Any]:
     """The serialized `SkyScanResult` in a result document, or ResultNotReady."""
     result = document.get("skyscan_result")
     if not isinstance(result, dict) or not result:
-        raise ResultNotReady(f"scan {scan_id} has no result yet; wait() for it, then ask again")
+        error = ResultNotReady(f"scan {scan_id} has no result yet")
+        error.add_note("wait() for it, then ask again")
+        raise error
     return result
 
 

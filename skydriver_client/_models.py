@@ -76,7 +76,7 @@ class ScanRequest(BaseModel):
 
     event_i3live_json: dict[str, Any] = Field(default_factory=dict)
     i3_event_id: str = ""
-    reco_algo: str = "dummy"
+    reco_algo: str = Field(min_length=1)
     nsides: dict[str, int]
     request_clusters: list[tuple[str, int]]
     docker_tag: str = "latest"
@@ -104,7 +104,7 @@ class ScanRequest(BaseModel):
         *,
         real_event: bool,
         i3_event_id: str = "",
-        reco_algo: str = "dummy",
+        reco_algo: str,
         nsides: NSidesInput = str(DEFAULT_NSIDES),
         cluster: ClustersInput = "local:2",
         docker_tag: str = "latest",
@@ -235,7 +235,10 @@ class NSideProgress(BaseModel):
 
 class ScanProgress(BaseModel):
     """A scan's progress, read from its manifest's `progress` (the scanner's last report). `started` is false
-    until the scanner's first report; rate and ETA are None until the scanner can estimate them."""
+    until the scanner's first report; rate and ETA are None until the scanner can estimate them.
+    `eta_range_s` is the honest one: (low, high) seconds from the rate measured over recent results, None while
+    there are too few to measure; `eta_s` is the original's single figure. `recos_expected` is the scanner's
+    estimate of the scan's total reconstructions, refinements included (at least `recos_generated`)."""
 
     scan_id: str
     scan_state: str | None = None
@@ -250,7 +253,15 @@ class ScanProgress(BaseModel):
     elapsed_s: float | None = None
     recos_per_s: float | None = None
     eta_s: float | None = None
+    eta_range_s: tuple[float, float] | None = None
+    recos_expected: int = 0
     last_updated: str | None = None
+
+    def __str__(self) -> str:
+        """One line: pixels per nside, rate, ETA range (so that `on_progress=print` reads well)."""
+        from ._display import progress_summary
+
+        return f"{self.scan_state or 'scan'}: {progress_summary(self)}"
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, scan_state: str | None = None) -> ScanProgress:
@@ -283,6 +294,20 @@ class ScanProgress(BaseModel):
         else:
             rate = None
         eta = 0.0 if finished else _seconds(_get(stats, "predictions", "time left"))
+        low = _seconds(_get(stats, "predictions", "time left range", "low"))
+        high = _seconds(_get(stats, "predictions", "time left range", "high"))
+        eta_range = (
+            (0.0, 0.0)
+            if finished
+            else (low, high)
+            if low is not None and high is not None
+            else None
+        )
+        recos_generated = sum(n.recos_generated for n in nsides)
+        estimates = (
+            _count(_dict(tallies.get("overall")), "recos", "initial approximation total"),
+            _int_or(_get(stats, "predictions", "total # of reconstructions")),
+        )
         return cls(
             scan_id=manifest.scan_id,
             scan_state=scan_state,
@@ -293,10 +318,12 @@ class ScanProgress(BaseModel):
             pixels_done=sum(n.pixels_done for n in nsides),
             pixels_generated=sum(n.pixels_generated for n in nsides),
             recos_done=recos_done,
-            recos_generated=sum(n.recos_generated for n in nsides),
+            recos_generated=recos_generated,
             elapsed_s=elapsed,
             recos_per_s=rate,
             eta_s=eta,
+            eta_range_s=eta_range,
+            recos_expected=recos_generated if finished else max(recos_generated, *estimates),
             last_updated=str(report["last_updated"]) if report.get("last_updated") else None,
         )
 

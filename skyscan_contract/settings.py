@@ -11,11 +11,22 @@ names, kept for compatibility)."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr, TypeAdapter
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 #: python inside the client image (Dockerfile.client's venv): what remote workers run
 IMAGE_PYTHON = "/opt/venv/bin/python"
@@ -33,6 +44,41 @@ def env_name(settings_cls: type[BaseSettings], field: str) -> str:
         return alias
     prefix = settings_cls.model_config.get("env_prefix", "")
     return f"{prefix}{field}".upper()
+
+
+class InvalidSettings(ValueError):
+    """Settings that could not be read from the environment; the message names each variable."""
+
+
+_SECRET_WORDS = re.compile(r"password|secret|token|key", re.IGNORECASE)
+
+
+def read_settings(settings_cls: type[SettingsT], **values: Any) -> SettingsT:
+    """`settings_cls(**values)`, whose errors name the environment variables to fix, not the fields
+    (`SKYDRIVER_PORT='abc': Input should be a valid integer`); values of secret-like variables are not shown.
+
+    Raises:
+        InvalidSettings: one or more variables have bad values.
+    """
+    try:
+        return settings_cls(**values)
+    except ValidationError as e:
+        problems = []
+        for error in e.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = env_name(settings_cls, field) if field in settings_cls.model_fields else field
+            shown = "" if _SECRET_WORDS.search(name) else f"={error.get('input')!r}"
+            problems.append(f"{name}{shown}: {error['msg']}")
+        raise InvalidSettings("; ".join(problems)) from None
+    except SettingsError as e:  # a complex value (list, dict) that is not JSON
+        match = re.search(r'field "(\w+)"', str(e))
+        field = match.group(1) if match else ""
+        if field not in settings_cls.model_fields:
+            raise InvalidSettings(str(e)) from None
+        raise InvalidSettings(
+            f"{env_name(settings_cls, field)}: not valid JSON (lists and objects are written as JSON, "
+            "e.g. '[\"local\"]')"
+        ) from None
 
 
 def env_fields(settings_cls: type[BaseSettings]) -> dict[str, str]:
@@ -120,7 +166,9 @@ class ServerSettings(BrokerSettings):
     )
     skydriver_scan_id: str = Field("", description="the scan id (queue names and SkyDriver paths)")
     progress_interval_sec: float = Field(
-        60.0, gt=0, description="min seconds between progress reports"
+        10.0,
+        gt=0,
+        description="seconds between progress reports (one is also sent at each new nside and at the end)",
     )
     result_interval_sec: float = Field(
         120.0, gt=0, description="min seconds between partial results"

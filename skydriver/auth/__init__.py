@@ -23,8 +23,9 @@ Modules: `principal` (roles, `Principal`, the bearer header, the verified-token 
 `settings` (`AuthSettings`, `build_authenticator`) and `requires` (the decorator). Import from `skydriver.auth`.
 
 Status codes. A missing, malformed, expired or wrongly signed token, or one for another audience, gives
-**403 `authentication failed`**. A valid token without a required role, or scoped to another scan, gives
-**403 `authorization failed`**. RFC 7235 would answer the first case with 401 and a `WWW-Authenticate` header. We
+**403 `authentication failed: <reason>`**. A valid token without a required role, or scoped to another scan,
+gives **403 `authorization failed: <reason>`**. The reason is one of `DenialReason`'s fixed phrases ("no token",
+"bad signature", "expired token", "wrong role", "wrong scan", …) so that a caller knows what to fix. RFC 7235 would answer the first case with 401 and a `WWW-Authenticate` header. We
 keep 403 because the original does (rest_tools' handlers) and its clients match the text
 "403 Client Error: authentication failed"; JupyterHub's `needs_scope` also answers missing credentials with a
 plain 403. The message never contains the token or the verifier's exception text. The cause is logged at INFO,
@@ -47,10 +48,13 @@ from .principal import (
     ROLES_ATTR,
     SCAN_ID_CLAIM,
     Authenticator,
+    DenialReason,
     Principal,
     Role,
     TokenIssuer,
     VerifiedTokens,
+    authentication_failed,
+    authorization_failed,
     bearer_token,
     principal_from_claims,
     roles_from_claims,
@@ -77,6 +81,7 @@ __all__ = [
     "SCAN_ID_CLAIM",
     "AuthSettings",
     "Authenticator",
+    "DenialReason",
     "HasPrincipal",
     "KeyFileError",
     "LocalKeyAuthenticator",
@@ -85,6 +90,8 @@ __all__ = [
     "Role",
     "TokenIssuer",
     "VerifiedTokens",
+    "authentication_failed",
+    "authorization_failed",
     "bearer_token",
     "build_authenticator",
     "declared_roles",

@@ -23,8 +23,7 @@ from .principal import (
     Principal,
     Role,
     VerifiedTokens,
-    _authentication_failed,
-    _cause,
+    _jwt_failed,
     bearer_token,
     principal_from_claims,
 )
@@ -177,7 +176,7 @@ class LocalKeyAuthenticator:
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
         except jwt.PyJWTError as e:
-            raise _authentication_failed(_cause(e), token) from e
+            raise _jwt_failed(e, token) from e
         principal = principal_from_claims(claims)
         self._verified.put(token, principal)
         return principal

@@ -41,10 +41,12 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from .principal import (
     DEFAULT_AUDIENCE,
+    DenialReason,
     Principal,
     VerifiedTokens,
     _authentication_failed,
     _cause,
+    _jwt_failed,
     bearer_token,
     principal_from_claims,
 )
@@ -364,7 +366,7 @@ class OpenIDAuthenticator:
         try:
             key = await self.keys.get(kid)
         except KeyUnavailable as e:
-            raise _authentication_failed(str(e), token) from None
+            raise _authentication_failed(str(e), token, DenialReason.UNKNOWN_KEY) from None
         if alg not in key.algorithms:
             raise _authentication_failed(
                 f"key {kid[:64]!r} verifies {', '.join(sorted(key.algorithms))}, not {alg}"
@@ -380,7 +382,7 @@ class OpenIDAuthenticator:
                 options={"require": REQUIRED_CLAIMS},
             )
         except jwt.PyJWTError as e:
-            raise _authentication_failed(_cause(e), token) from e
+            raise _jwt_failed(e, token) from e
         principal = principal_from_claims(claims)
         self._verified.put(token, principal)
         return principal

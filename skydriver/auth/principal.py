@@ -17,6 +17,50 @@ LOG = logging.getLogger(__name__)
 
 AUTHENTICATION_FAILED = "authentication failed"
 AUTHORIZATION_FAILED = "authorization failed"
+
+
+class DenialReason(StrEnum):
+    """Why a call was refused, said in the 403's message after its prefix ("authentication failed: expired
+    token"): a fixed vocabulary, so that the message tells the caller what to fix and never echoes a token,
+    a key or the verifier's text (those go to the log only)."""
+
+    NO_TOKEN = "no token"
+    MALFORMED = "malformed token"
+    BAD_SIGNATURE = "bad signature"
+    EXPIRED = "expired token"
+    NOT_YET_VALID = "token not yet valid"
+    WRONG_AUDIENCE = "token for another service (audience)"
+    WRONG_ISSUER = "token from another issuer"
+    UNKNOWN_KEY = "unknown signing key"
+    WRONG_ROLE = "wrong role"
+    WRONG_SCAN = "wrong scan"
+    SCOPED_TOKEN = "a token limited to one scan cannot do this"
+    INSTANCE_ENDED = "the scan instance of this token has ended"
+
+
+def authentication_failed(reason: DenialReason) -> Forbidden:
+    return Forbidden(f"{AUTHENTICATION_FAILED}: {reason}")
+
+
+def authorization_failed(reason: DenialReason) -> Forbidden:
+    return Forbidden(f"{AUTHORIZATION_FAILED}: {reason}")
+
+
+def _jwt_reason(error: Exception) -> DenialReason:
+    import jwt
+
+    kinds: tuple[tuple[type[Exception], DenialReason], ...] = (
+        (jwt.ExpiredSignatureError, DenialReason.EXPIRED),
+        (jwt.ImmatureSignatureError, DenialReason.NOT_YET_VALID),
+        (jwt.InvalidSignatureError, DenialReason.BAD_SIGNATURE),
+        (jwt.InvalidAudienceError, DenialReason.WRONG_AUDIENCE),
+        (jwt.InvalidIssuerError, DenialReason.WRONG_ISSUER),
+    )
+    return next(
+        (reason for kind, reason in kinds if isinstance(error, kind)), DenialReason.MALFORMED
+    )
+
+
 DEFAULT_AUDIENCE = "skydriver"
 LOCAL_ISSUER = "skydriver-local"
 SCAN_ID_CLAIM = "skydriver_scan_id"
@@ -76,11 +120,18 @@ class TokenIssuer(Protocol):
     ) -> str: ...
 
 
-def _authentication_failed(cause: str, token: str | None = None) -> Forbidden:
+def _authentication_failed(
+    cause: str, token: str | None = None, reason: DenialReason = DenialReason.MALFORMED
+) -> Forbidden:
+    """Logs the cause (without the token, one bounded line); the caller gets only `reason`."""
     if token:
         cause = cause.replace(token, "<token>")
-    LOG.info("authentication failed: %s", " ".join(cause.split())[:300])  # one line, bounded
-    return Forbidden(AUTHENTICATION_FAILED)
+    LOG.info("authentication failed: %s", " ".join(cause.split())[:300])
+    return authentication_failed(reason)
+
+
+def _jwt_failed(error: Exception, token: str) -> Forbidden:
+    return _authentication_failed(_cause(error), token, _jwt_reason(error))
 
 
 def _cause(e: BaseException) -> str:
@@ -90,7 +141,7 @@ def _cause(e: BaseException) -> str:
 def bearer_token(authorization_header: str | None) -> str:
     """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
     if not authorization_header or not authorization_header.strip():
-        raise _authentication_failed("no Authorization header")
+        raise _authentication_failed("no Authorization header", reason=DenialReason.NO_TOKEN)
     parts = authorization_header.split()
     # never log parts[0]: a client that forgot "Bearer " sends its token there
     if len(parts) != 2 or parts[0].lower() != "bearer":

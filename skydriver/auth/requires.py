@@ -10,14 +10,13 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import tornado.web
 
-from skyscan_contract.errors import Forbidden
-
 from .principal import (
-    AUTHORIZATION_FAILED,
     HTTP_METHODS,
     ROLES_ATTR,
+    DenialReason,
     Principal,
     Role,
+    authorization_failed,
 )
 
 LOG = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ def requires(
                     method.__qualname__,
                     list(declared),
                 )
-                raise Forbidden(AUTHORIZATION_FAILED)
+                raise authorization_failed(DenialReason.WRONG_ROLE)
             if not principal.may_access_scan(kwargs.get("scan_id")):
                 LOG.info(
                     "authorization failed: %r is limited to scan %s, %s was called for %r",
@@ -87,7 +86,10 @@ def requires(
                     method.__qualname__,
                     kwargs.get("scan_id"),
                 )
-                raise Forbidden(AUTHORIZATION_FAILED)
+                scoped_route = kwargs.get("scan_id") is not None
+                raise authorization_failed(
+                    DenialReason.WRONG_SCAN if scoped_route else DenialReason.SCOPED_TOKEN
+                )
             return await method(self, *args, **kwargs)
 
         setattr(wrapper, ROLES_ATTR, declared)

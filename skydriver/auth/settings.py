@@ -22,9 +22,10 @@ class AuthSettings(BaseSettings):
     mode: Literal["local", "openid"] = Field(
         "local", description="local: tokens signed with key_file; openid: tokens of openid_url"
     )
-    key_file: Path = Field(
-        Path(".state/skydriver/auth/signing-key.pem"),
-        description="local mode: Ed25519 signing key, created (0600) on first start and reused",
+    key_file: Path | None = Field(
+        None,
+        description="local mode: Ed25519 signing key, created (0600) on first start and reused; "
+        "default <SKYDRIVER_STATE_DIR>/auth/signing-key.pem",
     )
     openid_url: str = Field(
         "",
@@ -78,7 +79,12 @@ class AuthSettings(BaseSettings):
         return self
 
 
-def build_authenticator(settings: AuthSettings) -> Authenticator:
+def key_file(settings: AuthSettings, state_dir: Path) -> Path:
+    """The local signing key's file: the configured one, else the one in SkyDriver's state directory."""
+    return settings.key_file or state_dir / "auth" / "signing-key.pem"
+
+
+def build_authenticator(settings: AuthSettings, state_dir: Path) -> Authenticator:
     """The authenticator of `settings.mode`. Local mode reads (or creates) the key file now."""
     if settings.mode == "openid":
         return OpenIDAuthenticator(
@@ -89,4 +95,6 @@ def build_authenticator(settings: AuthSettings) -> Authenticator:
             refresh_min_interval_s=settings.openid_refresh_min_interval_s,
             unknown_kid_ttl_s=settings.openid_unknown_kid_ttl_s,
         )
-    return LocalKeyAuthenticator.from_key_file(settings.key_file, audience=settings.audience)
+    return LocalKeyAuthenticator.from_key_file(
+        key_file(settings, state_dir), audience=settings.audience
+    )

@@ -92,3 +92,8 @@ class Launcher(ABC):
 
     @abstractmethod
     def load_state(self, state: dict[str, Any]) -> None: ...
+
+    def exit_reason(self) -> str | None:
+        """One line on why the ended instance failed (its scanner server's last error), recorded in the
+        manifest so that nobody has to find a log file at 3 a.m.; None where the launcher cannot tell."""
+        return None

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -254,6 +255,37 @@ class LocalLauncher(Launcher):
         if state.get("version") == STATE_VERSION:
             self._apply(state)
 
+    def exit_reason(self) -> str | None:
+        return last_error_line(self.dir / "server.log")
+
     @property
     def log_paths(self) -> dict[str, Path]:
         return {role: self.dir / f"{role}.log" for role in ROLES}
+
+
+#: how much of a log's end is searched for its last error
+LOG_TAIL_BYTES = 16384
+MAX_REASON_CHARS = 300
+_ERROR_LINE = re.compile(r"error|exception|failed|traceback", re.IGNORECASE)
+_CREDENTIALS = re.compile(r"(//[^:/@\s]*:)[^@/\s]*@")
+
+
+def last_error_line(log: Path) -> str | None:
+    """The last line of `log` that reports an error (else its last line), bounded and with any
+    `scheme://user:password@` password masked; None if the log is missing or empty."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    if not lines:
+        return None
+    errors = [
+        line
+        for line in lines
+        if _ERROR_LINE.search(line) and line != "Traceback (most recent call last):"
+    ]
+    line = (errors or lines)[-1]
+    return _CREDENTIALS.sub(r"\1***@", line)[:MAX_REASON_CHARS]

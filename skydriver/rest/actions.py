@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from skyscan_contract.documents import InstanceState, WorkerRequest
-from skyscan_contract.errors import Forbidden, InvalidRequest, UnprocessableAction
+from skyscan_contract.errors import InvalidRequest, UnprocessableAction
 
-from ..auth import AUTHORIZATION_FAILED, Role, requires
+from ..auth import DenialReason, Role, authorization_failed, requires
 from ..ids import new_scan_id
 from ..models.api import AddWorkersBody, RescanBody
 from ..scanning import scanner_server_args
@@ -33,7 +33,7 @@ class RescanHandler(BaseHandler):
         body = self.parse(RescanBody)
         principal = await self.current_principal()
         if principal.scan_id is not None:  # a scan instance's token: never starts or deletes scans
-            raise Forbidden(AUTHORIZATION_FAILED)
+            raise authorization_failed(DenialReason.SCOPED_TOKEN)
         if not body.no_redirect and await self.redirected(scan_id):
             return
         old = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
@@ -52,6 +52,7 @@ class RescanHandler(BaseHandler):
             priority=request.priority,
             clusters=request.cluster_names,
             created_by=principal.subject,
+            event_metadata=old.event_metadata,
         )
         if abort:
             await self.ctx.scans.mark_deleted(scan_id, principal.subject)

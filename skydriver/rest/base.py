@@ -21,7 +21,6 @@ from pymongo.errors import OperationFailure
 
 from skyscan_contract.documents import InstanceState
 from skyscan_contract.errors import (
-    Forbidden,
     InvalidRequest,
     PayloadTooLarge,
     ScanConflict,
@@ -29,7 +28,14 @@ from skyscan_contract.errors import (
     SkyDriverError,
 )
 
-from ..auth import AUTHORIZATION_FAILED, Authenticator, Principal, Role, declared_roles
+from ..auth import (
+    Authenticator,
+    DenialReason,
+    Principal,
+    Role,
+    authorization_failed,
+    declared_roles,
+)
 from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.db import Database
@@ -154,14 +160,15 @@ class BaseHandler(tornado.web.RequestHandler):
                         principal.scan_id, include_deleted=True
                     )
                 except ScanNotFound:
-                    manifest = None
-                if manifest is None or manifest.instance_state in ENDED_INSTANCE:
+                    LOG.info("authorization failed: %r acts for an unknown scan", principal.subject)
+                    raise authorization_failed(DenialReason.WRONG_SCAN) from None
+                if manifest.instance_state in ENDED_INSTANCE:
                     LOG.info(
                         "authorization failed: %r acts for scan %s, whose instance has ended",
                         principal.subject,
                         principal.scan_id,
                     )
-                    raise Forbidden(AUTHORIZATION_FAILED)
+                    raise authorization_failed(DenialReason.INSTANCE_ENDED)
             self._principal = principal
         return self._principal
 

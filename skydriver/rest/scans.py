@@ -48,12 +48,12 @@ class ScanLaunchHandler(BaseHandler):
         if body.event_i3live_json:
             assert isinstance(body.event_i3live_json, dict)
             event = body.event_i3live_json
-            check_event(event, body.reco_algo)
+            meta = check_event(event, body.reco_algo)
         else:
             stored = await self.ctx.scans.get_event(body.i3_event_id)
             if stored is None:
                 raise InvalidRequest("i3 event not found")
-            check_event(stored, body.reco_algo)
+            meta = check_event(stored, body.reco_algo)
         manifest = await self.ctx.scans.create_scan(
             scan_id=scan_id,
             request=request,
@@ -64,6 +64,7 @@ class ScanLaunchHandler(BaseHandler):
             priority=body.priority,
             clusters=[name for name, _ in body.clusters],
             created_by=principal.subject,
+            event_metadata=meta,
         )
         self.ctx.wake_backlog.set()
         self.send(project(manifest.api_dict(), body.manifest_projection))

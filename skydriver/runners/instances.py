@@ -60,12 +60,12 @@ class InstanceWatcher:
             code = await launcher.poll()
             if code is None:
                 continue
-            await self.scans.end_instance(scan_id, code)
+            reason = launcher.exit_reason() if code != 0 else None
+            await self.scans.end_instance(scan_id, code, reason)
             self.launchers.pop(scan_id, None)
             if not manifest.is_deleted and not await self.scans.result_is_final(scan_id):
-                await self.scans.events.append(
-                    scan_id, ScanEventType.FAILED, {"reason": f"the instance ended with {code}"}
-                )
+                said = f"the instance ended with {code}" + (f": {reason}" if reason else "")
+                await self.scans.events.append(scan_id, ScanEventType.FAILED, {"reason": said})
             LOG.info("scan %s: instance ended (exit %s)", scan_id, code)
             try:  # its broker access, and whatever it left on the broker
                 await self.broker.remove(scan_id)

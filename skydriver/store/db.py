@@ -4,6 +4,7 @@ I3Events) through PyMongo's asyncio API, and their unique indexes."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,11 @@ class Database:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def redacted_uri(uri: str) -> str:
+    """A MongoDB URI fit for a message: its password, if any, replaced by `***`."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", uri)
 
 
 def connect(uri: str, database: str) -> Database:

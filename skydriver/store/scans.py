@@ -31,6 +31,7 @@ from skyscan_contract.documents import (
 )
 from skyscan_contract.errors import InvalidRequest, ScanNotFound
 from skyscan_contract.messages import (
+    EventMetadataBody,
     ManifestPatchBody,
     ProgressBody,
     ResultPutBody,
@@ -133,6 +134,7 @@ class ScanStore:
         priority: int,
         clusters: list[str],
         created_by: str | None = None,
+        event_metadata: EventMetadataBody | None = None,
     ) -> Manifest:
         """Store event (if new), request (None for a rescan: it shares its origin's), manifest and
         backlog entry; returns the manifest. All or nothing."""
@@ -152,6 +154,7 @@ class ScanStore:
             i3_event_id=i3_event_id,
             last_updated=now,
             created_by=created_by,
+            event_metadata=event_metadata,
         )
         stored_request: Doc | None = None
         if request is not None:
@@ -296,8 +299,11 @@ class ScanStore:
             await self.events.append(scan_id, ScanEventType.FAILED, {"reason": instance.reason})
         return manifest
 
-    async def end_instance(self, scan_id: str, exit_code: int) -> Manifest | None:
-        """The running instance ended with `exit_code` (only a running instance is ended)."""
+    async def end_instance(
+        self, scan_id: str, exit_code: int, reason: str | None = None
+    ) -> Manifest | None:
+        """The running instance ended with `exit_code` (only a running instance is ended); `reason`: why,
+        if it failed."""
         async with self._locks[scan_id]:
             return await self._set(
                 scan_id,
@@ -305,6 +311,7 @@ class ScanStore:
                     "instance.state": InstanceState.ENDED.value,
                     "instance.exit_code": exit_code,
                     "instance.ended_at": time.time(),
+                    "instance.reason": reason,
                 },
                 filter_extra={"instance.state": InstanceState.RUNNING.value},
             )

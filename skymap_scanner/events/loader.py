@@ -565,15 +565,19 @@ def load_event_file(
 
 def check_event_for_reco(obj: EventInput, reco_algo: str, *, needs_pulses: bool) -> EventMetadata:
     """The event's metadata, once the event is known to be readable for the reconstruction: a physics
-    reconstruction (`needs_pulses`) needs a valid ``pulse-event/1`` event; the dummies read only the
-    metadata. SkyDriver checks this at submit, the scanner server again at start (one message for both).
+    reconstruction (`needs_pulses`) needs a valid ``pulse-event/1`` event; the dummies also take an
+    i3live event, of which they read only the metadata. A ``pulse-event/1`` event is validated whole for every
+    reconstruction, so that a dummy scan refuses what a physics scan would. SkyDriver checks this at submit, the scanner server again at start (one message for both).
 
     Raises:
         InvalidEvent: the event cannot be read for `reco_algo`.
     """
-    if not needs_pulses:
-        return event_metadata(obj)
-    parsed = parse_event(obj)
+    event = _as_object(obj)
+    if not needs_pulses and is_i3live_event(event):
+        return event_metadata(event)
+    parsed = parse_event(
+        event
+    )  # a pulse event is checked whole whatever the reco: no surprises later
     if isinstance(parsed, I3LiveEvent):
         raise InvalidEvent(
             "event",

@@ -46,9 +46,9 @@ def format_summary(
         f"(RA {b.ra_rad:.5f} rad, Dec {b.dec_rad:.5f} rad), llh {b.llh:.4f}, "
         f"nside {b.nside} pixel {b.pixel}",
         f"50 % region (2ΔLLH ≤ {r50.level:g}): {r50.area_deg2:.3f} deg², "
-        f"equal-area radius {r50.radius_deg:.3f}°, max distance {r50.max_distance_deg:.3f}°",
+        f"equal-area radius {r50.radius_deg:.3f}°, farthest pixel centre {r50.max_distance_deg:.3f}° from the best fit",
         f"90 % region (2ΔLLH ≤ {r90.level:g}): {r90.area_deg2:.3f} deg², "
-        f"equal-area radius {r90.radius_deg:.3f}°, max distance {r90.max_distance_deg:.3f}°",
+        f"equal-area radius {r90.radius_deg:.3f}°, farthest pixel centre {r90.max_distance_deg:.3f}° from the best fit",
     ]
     cal = summary.region_90_calibrated
     if cal is not None:

@@ -111,17 +111,36 @@ def assert_forbidden(response: httpx.Response, message: str, token: str | None =
 async def test_missing_and_invalid_tokens(
     client: httpx.AsyncClient, auth: LocalKeyAuthenticator
 ) -> None:
-    assert_forbidden(await client.get("/"), AUTHENTICATION_FAILED)
+    assert_forbidden(await client.get("/"), f"{AUTHENTICATION_FAILED}: no token")
     assert_forbidden(
-        await client.get("/", headers={"Authorization": "Basic x"}), AUTHENTICATION_FAILED
+        await client.get("/", headers={"Authorization": "Basic x"}),
+        f"{AUTHENTICATION_FAILED}: malformed token",
+    )
+    assert_forbidden(
+        await client.get("/", headers=bearer("not.a.jwt")),
+        f"{AUTHENTICATION_FAILED}: malformed token",
     )
     stranger = LocalKeyAuthenticator(Ed25519PrivateKey.generate())
     forged = stranger.issue_token(Role.USER, subject="mallory", ttl_s=60)
-    assert_forbidden(await client.get("/", headers=bearer(forged)), AUTHENTICATION_FAILED, forged)
+    assert_forbidden(
+        await client.get("/", headers=bearer(forged)),
+        f"{AUTHENTICATION_FAILED}: bad signature",
+        forged,
+    )
     assert_forbidden(
         await client.patch("/scan/abc/manifest", headers=bearer(forged), json={}),
-        AUTHENTICATION_FAILED,
+        f"{AUTHENTICATION_FAILED}: bad signature",
         forged,
+    )
+    claims = jwt.decode(
+        auth.issue_token(Role.USER, subject="late", ttl_s=60), options={"verify_signature": False}
+    )
+    claims["exp"] = claims["iat"] - 3600
+    expired = jwt.encode(claims, auth._private_key, algorithm="EdDSA", headers={"kid": auth.key_id})
+    assert_forbidden(
+        await client.get("/", headers=bearer(expired)),
+        f"{AUTHENTICATION_FAILED}: expired token",
+        expired,
     )
 
 
@@ -135,7 +154,7 @@ async def test_roles_and_scan_scope(client: httpx.AsyncClient, auth: LocalKeyAut
     assert response.json() == {"scan_id": "abc", "subject": "alice"}
     assert_forbidden(
         await client.patch("/scan/abc/manifest", headers=bearer(user), json={}),
-        AUTHORIZATION_FAILED,
+        f"{AUTHORIZATION_FAILED}: wrong role",
         user,
     )
 
@@ -143,10 +162,14 @@ async def test_roles_and_scan_scope(client: httpx.AsyncClient, auth: LocalKeyAut
     assert response.json() == {"scan_id": "abc", "patched": True}
     assert_forbidden(
         await client.patch("/scan/other/manifest", headers=bearer(scanner), json={}),
-        AUTHORIZATION_FAILED,
+        f"{AUTHORIZATION_FAILED}: wrong scan",
         scanner,
     )
-    assert_forbidden(await client.get("/", headers=bearer(scanner)), AUTHORIZATION_FAILED, scanner)
+    assert_forbidden(
+        await client.get("/", headers=bearer(scanner)),
+        f"{AUTHORIZATION_FAILED}: wrong role",
+        scanner,
+    )
 
 
 async def test_audit_15_null_scope_is_refused_over_http(
@@ -161,6 +184,6 @@ async def test_audit_15_null_scope_is_refused_over_http(
     for path in ("/scan/other/manifest", "/scan/abc/manifest"):
         assert_forbidden(
             await client.patch(path, headers=bearer(null_scope), json={}),
-            AUTHENTICATION_FAILED,
+            f"{AUTHENTICATION_FAILED}: malformed token",
             null_scope,
         )

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -30,6 +31,7 @@ from skydriver.auth import (
     SCAN_ID_CLAIM,
     Authenticator,
     AuthSettings,
+    DenialReason,
     OpenIDAuthenticator,
     Principal,
     Role,
@@ -59,7 +61,7 @@ def openid(provider: FakeOpenIDProvider, **settings: Any) -> Authenticator:
         "openid_refresh_min_interval_s": 60.0,  # longer than any test: the rate limit is on throughout
     }
     values.update(settings)
-    return build_authenticator(AuthSettings(**values))
+    return build_authenticator(AuthSettings(**values), Path("/nonexistent"))
 
 
 class Clock:
@@ -78,6 +80,9 @@ def openid_with_clock(provider: FakeOpenIDProvider, clock: Clock, **kwargs: Any)
     return OpenIDAuthenticator(provider.url, **values)
 
 
+UNKNOWN_KEY = f"{AUTHENTICATION_FAILED}: {DenialReason.UNKNOWN_KEY}"
+
+
 async def authenticate(auth: Authenticator, header: str, timeout_s: float = 15.0) -> Principal:
     """Every await in a test has a deadline: the code before the fix could wait for minutes."""
     return await asyncio.wait_for(auth.authenticate(header), timeout_s)
@@ -89,7 +94,7 @@ async def refused(auth: Authenticator, header: str, caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.INFO, logger="skydriver.auth"):
         with pytest.raises(Forbidden) as info:
             await authenticate(auth, header)
-    assert info.value.message == AUTHENTICATION_FAILED
+    assert info.value.message.startswith(f"{AUTHENTICATION_FAILED}: ")
     assert info.value.status == 403
     token = header.split()[-1]
     assert all(token not in r.getMessage() for r in caplog.records)
@@ -271,7 +276,7 @@ async def test_audit_9_unknown_kid_flood_is_rate_limited(
     started = time.monotonic()
     results = await asyncio.gather(*(authenticate(auth, h) for h in flood), return_exceptions=True)
     concurrent_s = time.monotonic() - started
-    assert all(isinstance(r, Forbidden) and r.message == AUTHENTICATION_FAILED for r in results)
+    assert all(isinstance(r, Forbidden) and r.message == UNKNOWN_KEY for r in results)
     concurrent = provider.counts.jwks
     for header in flood + unknown_kids(
         20
@@ -426,7 +431,7 @@ async def test_audit_9_slow_provider_does_not_block_cached_tokens(
     )
     assert cached_s < 0.5
     assert new_token_s < 0.5
-    assert all(isinstance(r, Forbidden) and r.message == AUTHENTICATION_FAILED for r in results)
+    assert all(isinstance(r, Forbidden) and r.message == UNKNOWN_KEY for r in results)
     assert waited_s < FETCH_TIMEOUT_S + 1.0
     assert provider.counts.jwks - 1 == 1
 

@@ -6,8 +6,8 @@ a wrong declaration fails here.
 Callers: no token; a user token; a system token (unscoped, as SkyDriver's own sidecars); a system token scoped to
 the scan in the path (what a scan's server and client manager get); a system token scoped to another scan.
 Every request is one that passes validation, so an allowed caller gets the route's real answer (the status in
-the table) and a refused one gets 403: "authentication failed" without a token, "authorization failed"
-otherwise. Each caller works on a scan of its own, so what one caller changes (a PATCH, a DELETE) cannot change
+the table) and a refused one gets 403: "authentication failed: no token" without a token, "authorization failed: <reason>"
+otherwise ("wrong scan" for the other scan's token on a route the system role may call). Each caller works on a scan of its own, so what one caller changes (a PATCH, a DELETE) cannot change
 another's answer. A route or method served by the app, or listed in its OpenAPI document, without a row here
 fails `test_every_route_and_method_has_a_row`."""
 
@@ -29,6 +29,7 @@ NONE, USER, SYSTEM, THIS, OTHER = "none", "user", "system", "system/this scan", 
 CALLERS = (NONE, USER, SYSTEM, THIS, OTHER)
 AUTHENTICATION_FAILED = "authentication failed"
 AUTHORIZATION_FAILED = "authorization failed"
+AUTHORIZATION_REASONS = ("wrong role", "wrong scan", "a token limited to one scan cannot do this")
 
 Body = Callable[[str], Any] | None
 
@@ -118,6 +119,23 @@ def expected(row: Row, caller: str) -> int:
     return {NONE: row.none, USER: row.user, SYSTEM: row.system, THIS: row.this, OTHER: row.other}[
         caller
     ]
+
+
+def refusal_problem(row: Row, caller: str, answer: Any) -> str | None:
+    """What is wrong with a 403's body, if anything: no token → "authentication failed: no token"; a token →
+    "authorization failed: <a reason>", and "wrong scan" for a scan route system tokens may call."""
+    error = answer.get("error", "") if isinstance(answer, dict) else ""
+    if answer != {"code": 403, "error": error}:
+        return "want a 403 error body"
+    if caller == NONE:
+        want = f"{AUTHENTICATION_FAILED}: no token"
+        return None if error == want else f"want {want!r}"
+    prefix, _, why = error.partition(": ")
+    if prefix != AUTHORIZATION_FAILED or why not in AUTHORIZATION_REASONS:
+        return f"want {AUTHORIZATION_FAILED!r} with one of {AUTHORIZATION_REASONS}"
+    if caller == OTHER and "{scan_id}" in row.path and row.system != 403 and why != "wrong scan":
+        return "want 'wrong scan'"
+    return None
 
 
 def served_routes(sky: SkyDriver) -> set[tuple[str, str]]:
@@ -210,10 +228,6 @@ async def test_every_caller_gets_what_the_table_says(held_skydriver: SkyDriver) 
                     mismatches.append(
                         f"{row.method} {row.path} as {caller}: want {want}, got {got}"
                     )
-                elif want == 403:
-                    reason = AUTHENTICATION_FAILED if caller == NONE else AUTHORIZATION_FAILED
-                    if resp.json() != {"code": 403, "error": reason}:
-                        mismatches.append(
-                            f"{row.method} {row.path} as {caller}: want 403 {reason!r}, got {got}"
-                        )
+                elif want == 403 and (why := refusal_problem(row, caller, resp.json())):
+                    mismatches.append(f"{row.method} {row.path} as {caller}: {why}, got {got}")
     assert not mismatches, "\n".join(mismatches)

@@ -35,8 +35,13 @@ async def test_launch_returns_the_fresh_manifest(api: httpx.AsyncClient) -> None
     assert m["ewms_workflow_id"] == "not-yet-requested"
     assert m["event_i3live_json_dict"] == "use 'i3_event_id'"
     assert m["classifiers"] == {"_TEST": True}
-    for key in ("event_metadata", "scan_metadata", "progress", "replaced_by_scan_id"):
+    for key in ("scan_metadata", "progress", "replaced_by_scan_id"):
         assert m[key] is None
+    # known at once (for `scans find`), before any scanner reported it
+    demo = json.loads(DEMO_EVENT.read_text())
+    assert m["event_metadata"] == {
+        key: demo[key] for key in ("run_id", "event_id", "event_type", "mjd", "is_real_event")
+    }
     assert m["last_updated"] >= m["timestamp"]
     assert (
         "--reco-algo dummy" in m["scanner_server_args"]
@@ -144,8 +149,8 @@ async def test_manifest_projection_in_launch(api: httpx.AsyncClient) -> None:
 async def test_manifest_patch_is_write_once_for_metadata(
     api: httpx.AsyncClient, sys_api: httpx.AsyncClient
 ) -> None:
-    scan_id = (await post_scan(api))["scan_id"]
-    meta = {"run_id": 1, "event_id": 2, "event_type": "x", "mjd": 3.0, "is_real_event": False}
+    launched = await post_scan(api)
+    scan_id, meta = launched["scan_id"], launched["event_metadata"]
     resp = await sys_api.patch(
         f"/scan/{scan_id}/manifest", json={"event_metadata": meta, "scan_metadata": {"a": 1}}
     )
@@ -492,7 +497,7 @@ async def test_concurrent_writes_to_one_scan_are_all_kept(
         "n_failed": 0,
         "n_requested": 1,
     }
-    meta = {"run_id": 1, "event_id": 2, "event_type": "x", "mjd": 3.0, "is_real_event": False}
+    meta = (await api.get(f"/scan/{scan_id}/manifest")).json()["event_metadata"]
     import asyncio
 
     await asyncio.gather(
@@ -529,17 +534,21 @@ async def test_every_route_checks_roles_both_ways(
             for method, roles in handler_roles(handler).items():
                 if not roles:  # @public (/healthz): open to anyone by design
                     continue
-                await expect_error(await anon.request(method, path), 403, "authentication failed")
+                await expect_error(
+                    await anon.request(method, path), 403, "authentication failed: no token"
+                )
                 for role in (Role.USER, Role.SYSTEM):
                     if role not in roles:
                         resp = await anon.request(
                             method, path, headers=headers(held_skydriver, role)
                         )
-                        await expect_error(resp, 403, "authorization failed")
+                        await expect_error(resp, 403, "authorization failed: wrong role")
                 if "scan_id" in pattern and Role.SYSTEM in roles:
                     other = headers(held_skydriver, Role.SYSTEM, scan_id="someotherscan")
                     await expect_error(
-                        await anon.request(method, path, headers=other), 403, "authorization failed"
+                        await anon.request(method, path, headers=other),
+                        403,
+                        "authorization failed: wrong scan",
                     )
                 checked += 1
         assert (await anon.get("/openapi.json")).status_code == 200  # the API document is public

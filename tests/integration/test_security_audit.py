@@ -157,8 +157,15 @@ async def test_audit_3_every_probe_path_answers_without_a_token(held_skydriver: 
 # ---------------------------------------------------------------- 5. scan tokens
 
 
-async def test_audit_5_a_scan_token_cannot_rewrite_history(held_skydriver: SkyDriver) -> None:
-    sky = held_skydriver
+async def test_audit_5_a_scan_token_cannot_rewrite_history(tmp_path: Path) -> None:
+    # the test ends instances itself (check_all), not a watcher running every 0.3 s
+    async with running_skydriver(
+        tmp_path, {"held": HeldLauncher}, launcher="held", instance_poll_interval_s=3600
+    ) as sky:
+        await _a_scan_token_cannot_rewrite_history(sky)
+
+
+async def _a_scan_token_cannot_rewrite_history(sky: SkyDriver) -> None:
     async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as user:
         scan_id = (await post(user)).json()["scan_id"]
         other_id = (await post(user)).json()["scan_id"]
@@ -183,6 +190,12 @@ async def test_audit_5_a_scan_token_cannot_rewrite_history(held_skydriver: SkyDr
             assert (await instance.post(path, json={"abort_first": True})).status_code == 403
         assert (await instance.delete(f"/scan/{scan_id}")).status_code == 403
     async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as user:
+
+        async def running() -> bool:  # started by the backlog (a scan deleted before never runs)
+            status = (await user.get(f"/scan/{other_id}/status")).json()
+            return bool(status["instance"].get("state") == "running")
+
+        await wait_for(running, 30, "the other scan's instance to run")
         assert (await user.delete(f"/scan/{other_id}")).status_code == 200
     other = headers(sky, Role.SYSTEM, scan_id=other_id)
     async with httpx.AsyncClient(base_url=sky.settings.url, headers=other) as instance:
@@ -198,7 +211,8 @@ async def test_audit_5_a_scan_token_cannot_rewrite_history(held_skydriver: SkyDr
             lambda: _ended(sky, other_id), 10, "the deleted scan's instance to be recorded ended"
         )
         resp = await instance.get(f"/scan/{other_id}/status")
-        assert resp.status_code == 403 and reason(resp) == "authorization failed"
+        assert resp.status_code == 403
+        assert reason(resp) == "authorization failed: the scan instance of this token has ended"
 
 
 async def _ended(sky: SkyDriver, scan_id: str) -> bool:

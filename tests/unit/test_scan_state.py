@@ -224,3 +224,20 @@ async def test_a_failed_pixel_is_listed_with_its_attempts_and_its_result_row_is_
     rows = {row[0]: row for row in final["nside-1"]["data"]}
     assert rows[3][1] == "<skyreader.nan>"
     assert all(isinstance(rows[p][1], float) for p in rows if p != 3)
+
+
+def test_time_left_is_a_range_from_the_measured_rate_never_from_one_reco() -> None:
+    from skymap_scanner.server.progress import MIN_RECOS_FOR_ETA
+
+    tracker = ProgressTracker(NSideProgression.parse("1:0"), 1, 1.0, 10, start=1000.0)
+    tracker.recos = [(1, 1.0, 1.0, 1500.0)]  # one reco after a long start-up
+    assert tracker.time_left_range(100, 400) is None
+    # then one reco every 0.5 s: the start-up is not in the rate
+    tracker.recos += [(1, 0.5, 0.5, 1500.0 + 0.5 * i) for i in range(1, 101)]
+    low, high = tracker.time_left_range(100, 400) or (0.0, 0.0)
+    assert low < 50.0 < high  # 100 recos at 2 per second
+    assert high - low < 25.0  # 100 recos measured: a range of a few tens of percent
+    few = ProgressTracker(NSideProgression.parse("1:0"), 1, 1.0, 10, start=1000.0)
+    few.recos = [(1, 0.5, 0.5, 1500.0 + 0.5 * i) for i in range(MIN_RECOS_FOR_ETA + 1)]
+    few_low, few_high = few.time_left_range(100, 400) or (0.0, 0.0)
+    assert few_high - few_low > high - low  # less evidence, a wider range
