@@ -498,6 +498,14 @@ async def test_concurrent_writes_to_one_scan_are_all_kept(
         "n_requested": 1,
     }
     meta = (await api.get(f"/scan/{scan_id}/manifest")).json()["event_metadata"]
+    progress = {
+        "summary": "busy",
+        "epilogue": "",
+        "tallies": {},
+        "processing_stats": {},
+        "predictive_scanning_threshold": 1.0,
+        "last_updated": "2026-12-01 00:00:00",
+    }
     import asyncio
 
     await asyncio.gather(
@@ -505,13 +513,11 @@ async def test_concurrent_writes_to_one_scan_are_all_kept(
         sys_api.patch(
             f"/scan/{scan_id}/manifest", json={"event_metadata": meta, "scan_metadata": {"a": 1}}
         ),
-        api.request("DELETE", f"/scan/{scan_id}"),
+        sys_api.patch(f"/scan/{scan_id}/manifest", json={"progress": progress}),
     )
-    manifest = (
-        await api.get(f"/scan/{scan_id}/manifest", params={"include_deleted": "true"})
-    ).json()
-    assert manifest["is_deleted"] is True
+    manifest = (await api.get(f"/scan/{scan_id}/manifest")).json()
     assert manifest["scan_metadata"] == {"a": 1} and manifest["event_metadata"] == meta
+    assert manifest["progress"]["summary"] == "busy"
     assert manifest["workforce"]["n_running"] == 1
 
 
