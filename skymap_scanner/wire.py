@@ -10,6 +10,7 @@ recorded with the dead letter."""
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -19,6 +20,8 @@ from pydantic import BaseModel
 
 #: zstd's smallest window (1 KiB); a frame asking for a larger window than the cap allows is refused
 _MIN_WINDOW = 1 << 10
+#: output read per step: a real message fits in one; reading `max_bytes` at once would allocate that much
+_READ_SIZE = 1 << 16
 
 
 class Undecodable(ValueError):
@@ -35,15 +38,20 @@ def _window_limit(max_bytes: int) -> int:
     return max(_MIN_WINDOW, 1 << (max_bytes - 1).bit_length())
 
 
+@functools.cache
+def _decompressor(max_bytes: int) -> zstandard.ZstdDecompressor:
+    """One per cap (reused: making one costs more than decompressing a pixel's message)."""
+    return zstandard.ZstdDecompressor(max_window_size=_window_limit(max_bytes))
+
+
 def decompress(body: bytes, max_bytes: int) -> bytes:
     """Decompress every zstd frame of `body`, reading at most `max_bytes` + 1 bytes of output."""
-    dctx = zstandard.ZstdDecompressor(max_window_size=_window_limit(max_bytes))
     chunks: list[bytes] = []
     size = 0
     try:
-        with dctx.stream_reader(body, read_across_frames=True) as reader:
+        with _decompressor(max_bytes).stream_reader(body, read_across_frames=True) as reader:
             while size <= max_bytes:
-                chunk = reader.read(max_bytes + 1 - size)
+                chunk = reader.read(min(_READ_SIZE, max_bytes + 1 - size))
                 if not chunk:
                     break
                 chunks.append(chunk)

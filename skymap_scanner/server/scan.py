@@ -24,7 +24,7 @@ from ..events import EventMetadata
 from ..pixels import NSidesDict, pixel_directions, positions_by_nside
 from .deadletters import DeadLetterTally
 from .progress import ProgressTracker
-from .result import build_result
+from .result import RowCache, build_result
 from .sinks import NotDelivered, ReportSink
 from .state import DuplicateResult, ScanState, UnknownResult
 
@@ -105,6 +105,7 @@ class Reporter:
         self._last_result = 0.0
         self._nsides_seen: set[int] = set()
         self._persist_retry_at = 0.0
+        self._rows = RowCache()
         self.acknowledge: Callable[[], Awaitable[None]] | None = None
         self.dead_letters: DeadLetterTally | None = None
 
@@ -128,7 +129,7 @@ class Reporter:
     async def send_result(self, state: ScanState, *, final: bool) -> bool:
         """Send the result to every sink; once all have it, acknowledge what it contains. Returns
         whether it was delivered (a partial result may not be: NotDelivered; it is tried again later)."""
-        result = build_result(state.nsides_dict, self.meta, complete=final)
+        result = build_result(state.nsides_dict, self.meta, complete=final, cache=self._rows)
         if result:
             try:
                 for sink in self.sinks:
