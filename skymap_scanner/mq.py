@@ -452,6 +452,13 @@ async def delete_queues(broker: BrokerSettings, names: list[str]) -> None:
 
 async def queue_depth(broker: BrokerSettings, name: str) -> int | None:
     """Messages ready in a RabbitMQ queue; None if there is no such queue."""
+    info = await queue_info(broker, name)
+    return None if info is None else info[0]
+
+
+async def queue_info(broker: BrokerSettings, name: str) -> tuple[int, int] | None:
+    """(messages ready, consumers) of a RabbitMQ queue; None if there is no such queue. (A quorum
+    queue's unacknowledged messages are not counted here; a consumer's death makes them ready again.)"""
     connection = await aio_pika.connect(_amqp_url(broker))
     async with connection:
         channel = await connection.channel()
@@ -459,4 +466,5 @@ async def queue_depth(broker: BrokerSettings, name: str) -> int | None:
             queue = await channel.declare_queue(name, passive=True)
         except aio_pika.exceptions.ChannelNotFoundEntity:
             return None
-        return int(queue.declaration_result.message_count or 0)
+        declared = queue.declaration_result
+        return int(declared.message_count or 0), int(declared.consumer_count or 0)

@@ -16,13 +16,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 import zstandard
 from mqclient.broker_client_interface import Message as MQMessage
 
 from skymap_scanner.deadletters import read_dead_letter
-from skymap_scanner.mq import _amqp_url, delete_queues, open_consumer, open_publisher
+from skymap_scanner.mq import delete_queues, open_consumer, open_publisher, queue_info
 from skymap_scanner.recos import StartupData
 from skymap_scanner.server.deadletters import DeadLetterTally
 from skymap_scanner.server.transport import MQTransport
@@ -88,14 +87,8 @@ async def worker_process(
 
 
 async def consumers_of(name: str) -> int:
-    connection = await aio_pika.connect(_amqp_url(BROKER))
-    async with connection:
-        channel = await connection.channel()
-        try:
-            queue = await channel.declare_queue(name, passive=True)
-        except aio_pika.exceptions.ChannelNotFoundEntity:
-            return 0
-        return int(queue.declaration_result.consumer_count or 0)
+    info = await queue_info(BROKER, name)
+    return 0 if info is None else info[1]
 
 
 async def take(name: str, n: int, timeout_s: float) -> list[Any]:
