@@ -190,6 +190,8 @@ async def run_scan(
         if new:
             rng.shuffle(new)
             state.register_sent(new)
+            if state.resumed:
+                state.refresh_bins()
             tasks = make_tasks(new)
             LOG.info("sending %d pixels (%d messages)", len(new), len(tasks))
             await transport.publish(tasks)
