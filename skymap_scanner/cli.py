@@ -245,9 +245,13 @@ class StoppedBySignal(Exception):
 
 
 async def _serve(settings: ServerSettings, request: ScanRequest) -> None:
-    """Run the server; on SIGTERM/SIGINT stop it cleanly, so that the scan's queues (and the pixels still
-    waiting in them) are deleted rather than left on the broker. A resumed server re-sends what is missing."""
+    """Run the server. The scan's queues are deleted only when the scan is over: after its final result,
+    when it was deleted in SkyDriver, or on SIGTERM/SIGINT (the launcher stops a deleted scan; the pixels
+    still waiting in the queues go with them). A crash (any other exception: a lost SkyDriver, workers
+    that stopped sending, a bug) keeps them: the restarted server resumes from the partial result, the
+    workers are still consuming, and the unacknowledged results come back to it."""
     from .server.main import cleanup_queues, run_server
+    from .server.scan import ScanAborted
 
     task = asyncio.current_task()
     assert task is not None
@@ -260,17 +264,26 @@ async def _serve(settings: ServerSettings, request: ScanRequest) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    over = False
     try:
         await run_server(settings, request)
+        over = True
+    except ScanAborted:
+        over = True
+        raise
     except asyncio.CancelledError:
         if not signalled:
             raise
         task.uncancel()
+        over = True
         raise StoppedBySignal(f"stopped by {signal.Signals(signalled[0]).name}") from None
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await cleanup_queues(settings, settings.skydriver_scan_id)
+        if over:
+            await cleanup_queues(settings, settings.skydriver_scan_id)
+        else:
+            LOG.error("the server failed; the scan's queues are kept for its restart")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,6 +153,13 @@ class BrokerSettings(BaseSettings):
         description="how long the server and workers wait for a broker that went away (RabbitMQ: they "
         "reconnect and carry on, nothing lost) before giving up",
     )
+    broker_max_message_bytes: int = Field(
+        4_194_304,
+        ge=65_536,
+        description="largest decompressed message accepted from the scan's queues; a larger one (a "
+        "zstd bomb, a stray upload) is dead-lettered, not decompressed further (a real pixel task or "
+        "result is under 2 KB)",
+    )
 
 
 class ServerSettings(BrokerSettings):

@@ -80,6 +80,7 @@ class ScanEventsHandler(_EventStream):
             "The scan's events as server-sent events (Last-Event-ID resumes)",
             query=("last_event_id", "no_redirect"),
             responses={404: "unknown scan"},
+            media_type="text/event-stream",
         )
     }
 
@@ -96,6 +97,7 @@ class AllEventsHandler(_EventStream):
         "get": Op(
             "Every scan's events as server-sent events (Last-Event-ID resumes)",
             query=("last_event_id",),
+            media_type="text/event-stream",
         )
     }
 

@@ -26,12 +26,19 @@ class Op:
     responses: dict[int, str] = field(default_factory=dict)
     #: no token needed (`@public` on the method)
     public: bool = False
+    #: the media type of a 200 response (a server-sent event stream never ends)
+    media_type: str = "application/json"
 
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"code": {"type": "integer"}, "error": {"type": "string"}},
     "required": ["code", "error"],
+}
+
+OK_SCHEMAS: dict[str, dict[str, Any]] = {
+    "application/json": {"type": "object"},
+    "text/event-stream": {"type": "string"},
 }
 
 QUERY_PARAMS: dict[str, dict[str, Any]] = {
@@ -83,7 +90,7 @@ def build_openapi(routes: list[tuple[str, type]], version: str) -> dict[str, Any
                 "responses": {
                     "200": {
                         "description": "OK",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        "content": {op.media_type: {"schema": OK_SCHEMAS[op.media_type]}},
                     },
                     **{
                         str(code): {

@@ -45,7 +45,7 @@ def _child_main(conn: multiprocessing.connection.Connection, startup_json: str) 
     while True:
         try:
             task_json = conn.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # the worker is gone (a kill resets the pipe)
             return
         try:
             result = reco.reconstruct(PixelTask.model_validate_json(task_json))

@@ -21,7 +21,7 @@ from skydriver.app import SkyDriver
 from skymap_scanner.recos.dummy import _rng
 from skyscan_contract.messages import PixelTask, Seed
 from skyscan_contract.queues import scan_user, scan_vhost
-from skyscan_contract.settings import DummySettings
+from skyscan_contract.settings import BrokerSettings, DummySettings
 from tests.conftest import drop_database, headers, start_test_skydriver
 from tests.helpers import broker_users, broker_vhosts, check_pixel_selection, scan_body, wait_for
 
@@ -44,6 +44,16 @@ async def instance_pids(skydriver: SkyDriver, scan_id: str) -> dict[str, int]:
     path = Path(skydriver.settings.state_dir).resolve() / "scans" / scan_id / "instance.json"
     pids = json.loads(path.read_text()).get("pids") or {} if path.exists() else {}
     return {role: int(pid) for role, pid in pids.items()}
+
+
+async def scan_broker(skydriver: SkyDriver, scan_id: str) -> BrokerSettings:
+    """The broker account of the scan (its own vhost and user), as the local launcher gave it to the
+    scanner server (from the server's launch file, readable by SkyDriver's user only)."""
+    path = Path(skydriver.settings.state_dir).resolve() / "scans" / scan_id / "server.launch.json"
+    env = json.loads(path.read_text())["env"]
+    return BrokerSettings(
+        broker_address=env["SKYSCAN_BROKER_ADDRESS"], broker_auth=env["SKYSCAN_BROKER_AUTH"]
+    )
 
 
 async def wait_final(rest: httpx.AsyncClient, scan_id: str, timeout_s: float = 180) -> list[str]:
