@@ -28,11 +28,14 @@ HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 class Role(StrEnum):
     USER = "user"
     SYSTEM = "system"
+    #: read-only: the user's GET routes and nothing else (`@requires` grants it with USER on GET/HEAD)
+    VIEWER = "viewer"
 
 
 ROLE_CLAIMS: dict[Role, tuple[str, str]] = {
     Role.USER: ("skydriver-external", "users"),
     Role.SYSTEM: ("skydriver-internal", "system"),
+    Role.VIEWER: ("skydriver-external", "viewers"),
 }
 """Role -> (client under `resource_access`, value its `roles` list must contain)."""
 

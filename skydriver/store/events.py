@@ -2,7 +2,12 @@
 
 Events are numbered by one sequence for all scans (a counter document, `$inc`), stored in `ScanEvents`, and
 announced to the streams of this process as they are appended. A stream that reconnects with
-`Last-Event-ID: n` gets every event after n from the database, so nothing is lost or repeated."""
+`Last-Event-ID: n` gets every event after n from the database, so nothing is lost or repeated.
+
+Besides the stored events, a stream may subscribe to changes (`subscribe`): every write to a scan's manifest or
+result marks the scan changed for the subscribers of this process (`touch`). Changes are not stored and carry
+no event id: they tell a dashboard to show the scan's current state again (progress, workforce), which it
+reads afresh. A subscriber keeps a set of changed scans, so a slow one holds at most one mark per scan."""
 
 from __future__ import annotations
 
@@ -19,10 +24,50 @@ from .db import Database
 COUNTER_ID = "scan-events"
 
 
+class Subscriber:
+    """One stream's wake-up: set when an event is appended or a scan (of its interest) changes."""
+
+    def __init__(self, scan_id: str | None, wants_changes: bool) -> None:
+        self.scan_id = scan_id
+        self.wants_changes = wants_changes
+        self.changed: set[str] = set()
+        self.wake = asyncio.Event()
+
+    def take_changed(self) -> list[str]:
+        changed, self.changed = sorted(self.changed), set()
+        return changed
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Until woken (True) or `timeout_s` (False). Clear `wake` before reading what to send, so a
+        wake-up that comes while sending is not lost."""
+        try:
+            await asyncio.wait_for(self.wake.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
 class EventStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._appended = asyncio.Condition()
+        self._subscribers: set[Subscriber] = set()
+
+    def subscribe(self, scan_id: str | None, *, changes: bool) -> Subscriber:
+        """A stream's subscriber (of one scan, or of all); `changes`: also collect changed scans."""
+        sub = Subscriber(scan_id, changes)
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._subscribers.discard(sub)
+
+    def touch(self, scan_id: str) -> None:
+        """A scan's manifest or result changed (not stored; see the module docstring)."""
+        for sub in self._subscribers:
+            if sub.wants_changes and sub.scan_id in (None, scan_id):
+                sub.changed.add(scan_id)
+                sub.wake.set()
 
     async def append(
         self, scan_id: str, type: ScanEventType, data: dict[str, Any] | None = None
@@ -38,6 +83,9 @@ class EventStore:
             seq=int(counter["seq"]), scan_id=scan_id, type=type, at=time.time(), data=data or {}
         )
         await self.db.events.insert_one(event.model_dump(mode="json"))
+        for sub in self._subscribers:
+            if sub.scan_id in (None, scan_id):
+                sub.wake.set()
         async with self._appended:
             self._appended.notify_all()
         return event

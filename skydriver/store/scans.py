@@ -175,6 +175,7 @@ class ScanStore:
             await self.db.manifests.insert_one(_encode_manifest(manifest))
             await self.db.backlog.insert_one(backlog_entry)
             await self.events.append(scan_id, ScanEventType.QUEUED, {"priority": priority})
+            self.events.touch(scan_id)
         except Exception:
             await self.db.backlog.delete_one({"scan_id": scan_id})
             await self.db.manifests.delete_one({"scan_id": scan_id})
@@ -277,6 +278,7 @@ class ScanStore:
         manifest = _decode_manifest(doc)
         if manifest is not None:
             self._remember(scan_id, manifest)
+            self.events.touch(scan_id)
         return manifest
 
     async def set_instance(
@@ -366,6 +368,7 @@ class ScanStore:
         async with self._locks[f"result:{scan_id}"]:
             await self.db.results.replace_one({"scan_id": scan_id}, stored, upsert=True)
             self._finals[scan_id] = (time.monotonic(), body.is_final)
+        self.events.touch(scan_id)
         n_pixels = sum(
             len(block.get("data") or []) if isinstance(block, dict) else 0
             for block in body.skyscan_result.values()
@@ -416,6 +419,15 @@ class ScanStore:
         """At most `limit` manifests matching `query`, newest first."""
         cursor = self.db.manifests.find(query, projection).sort("timestamp", -1).limit(limit)
         return [m for m in [_decode_manifest(d) async for d in cursor] if m is not None]
+
+    async def final_among(self, scan_ids: list[str]) -> set[str]:
+        """Which of `scan_ids` have their final result (one query)."""
+        if not scan_ids:
+            return set()
+        cursor = self.db.results.find(
+            {"scan_id": {"$in": scan_ids}, "is_final": True}, {"scan_id": 1, "_id": 0}
+        )
+        return {str(d["scan_id"]) async for d in cursor}
 
     # -- queries for runners ------------------------------------------------------------------
     async def active_instances(self) -> list[Manifest]:
