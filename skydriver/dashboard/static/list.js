@@ -106,6 +106,7 @@ async function load() {
 }
 
 for (const input of [q, stateFilter, recoFilter]) input.addEventListener("input", render);
+document.getElementById("filters").addEventListener("submit", (e) => e.preventDefault());
 deleted.addEventListener("change", load);
 setInterval(() => {
   for (const td of tbody.querySelectorAll("td[data-created]")) td.textContent = age(Number(td.dataset.created));

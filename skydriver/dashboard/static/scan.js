@@ -145,7 +145,7 @@ function drawMap() {
   best.dataset.dec = decDeg.toFixed(4);
   $("legend").replaceChildren(
     el("li", {}, el("span", { class: "key star", text: "★" }), ` best fit`),
-    ...contourStyles(levels).map((c) => el("li", {}, el("span", { class: `key line${c.dashed ? " dashed" : ""}`, style: `border-color:${c.css}` }), ` ${c.label}`)),
+    ...contourStyles(levels).map((c) => el("li", {}, el("span", { class: `key line${c.dashed ? " dashed" : ""}`, style: { borderColor: c.css } }), ` ${c.label}`)),
   );
 }
 
@@ -195,7 +195,11 @@ function openStream(lastEventId) {
   source = follow(`/scan/${scanId}/events?summaries=true&no_redirect=true&last_event_id=${lastEventId}`, {
     summary: (s) => {
       renderSummary(s);
-      if (ended) source.close();
+      if (ended) {
+        source.close();
+        $("live").textContent = s.has_final_result ? "final" : "ended";
+        $("live").className = "live";
+      }
     },
     partial_result: resultChanged,
     final_result: () => {

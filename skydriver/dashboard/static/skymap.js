@@ -322,7 +322,7 @@ export function drawColourBar(canvas, cssWidth, levels) {
   const dpr = sizeCanvas(canvas, cssWidth, cssWidth / 46);
   const ctx = canvas.getContext("2d");
   const w = canvas.width;
-  const pad = 12 * dpr;
+  const pad = 22 * dpr;
   const barH = 12 * dpr;
   ctx.clearRect(0, 0, w, canvas.height);
   for (let x = 0; x < w - 2 * pad; x += 1) {
