@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -45,6 +46,9 @@ class SkyDriver:
 
     async def stop(self, stop_instances: bool = True) -> None:
         self.server.stop()
+        # open connections (event streams) end now, not after the database is gone
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.server.close_all_connections(), 5)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -38,7 +38,9 @@ WAIT_MS = 120_000
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium", pytrace=False
+        )
     async with async_playwright() as pw:
         # Playwright gives each launch a fresh temporary profile (its own --user-data-dir), removed at
         # close; every test's context starts without cookies
