@@ -4,9 +4,9 @@ against matplotlib; the levels it draws against the products' constants."""
 from __future__ import annotations
 
 import json
-import sys
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
