@@ -79,11 +79,13 @@ def issue_token_command(args: argparse.Namespace) -> int:
 
 def dashboard_command(args: argparse.Namespace) -> int:
     """Print a one-time sign-in link for the web dashboard (local mode), or where to sign in (OpenID)."""
+    from skydriver_client._cli import ClientSettings
+
     from .dashboard.signin import signin_link
 
     auth = AuthSettings()
-    try:
-        base = args.url or Settings().url
+    try:  # where people reach SkyDriver: --url, its public URL, or the clients' SKYDRIVER_URL
+        base = args.url or Settings().public_url or ClientSettings().url
     except ValidationError as e:
         print(f"skydriver: invalid settings: {e}", file=sys.stderr)
         return 2
@@ -123,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--subject", default=getpass.getuser(), help="who signs in (default: you)")
     p.add_argument(
-        "--url", default=None, help="SkyDriver's address in links (default SKYDRIVER_PUBLIC_URL)"
+        "--url",
+        default=None,
+        help="SkyDriver's address in the link (default: SKYDRIVER_PUBLIC_URL, else SKYDRIVER_URL)",
     )
     p = sub.add_parser(
         "dry-run",

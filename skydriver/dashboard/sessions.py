@@ -68,11 +68,12 @@ def origin_of(url: str) -> str:
 
 
 class SessionStore:
-    """Sessions in the database, with an in-process copy (a page load and its event stream must not cost
-    a database round trip each); ending a session here drops the copy at once."""
+    """Sessions in the database, with an in-process copy kept `cache_ttl_s` (a page load and its event
+    stream must not wait for the database); sessions are made and ended only here, so ending one drops the
+    copy at once, and the copy only matters for a session ended by another process (none: one SkyDriver)."""
 
     def __init__(
-        self, db: Database, *, public_url: str, ttl_s: int, cache_ttl_s: float = 5.0
+        self, db: Database, *, public_url: str, ttl_s: int, cache_ttl_s: float = 300.0
     ) -> None:
         self.db = db
         self.ttl_s = ttl_s

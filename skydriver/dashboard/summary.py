@@ -20,8 +20,13 @@ from typing import Any
 from skyscan_contract.documents import Manifest, ScanPhase
 
 from ..status import deactivated, scan_phase, scan_state
+from ..store.scans import WRITE_THROUGH_MAX_AGE_S
 
 MIN_PIXELS_FOR_RATE = 10
+#: the dashboard's reads of a manifest may answer from a copy this old: every write in this process
+#: refreshes the copy at once (`ScanStore.get_manifest_cached`), and a database read of one manifest can take
+#: a second on a busy FerretDB, which 50 viewers must not multiply
+MAX_AGE_S = WRITE_THROUGH_MAX_AGE_S
 MIN_SECONDS_FOR_RATE = 2.0
 
 #: what each state means, for people on shift (README "Web dashboard")

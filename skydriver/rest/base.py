@@ -70,7 +70,7 @@ class AppContext:
     scan_list: ScanList = field(init=False)
 
     def __post_init__(self) -> None:
-        self.scan_list = ScanList(self.scans, max(self.settings.read_cache_ttl_s, 0.0))
+        self.scan_list = ScanList(self.scans, self.settings.find_max_results)
 
 
 #: a scan-scoped token stops working once its scan's instance is in one of these states
@@ -286,10 +286,13 @@ class BaseHandler(tornado.web.RequestHandler):
         return self._body
 
     # -- redirects for replaced scans ----------------------------------------------------------
-    async def redirected(self, scan_id: str) -> bool:
+    async def redirected(self, scan_id: str, max_age_s: float | None = None) -> bool:
         """404 for an unknown scan; for a scan replaced by a rescan, answer a user 302 to the same URL
-        with the new id (unless `no_redirect`) and return True. System callers are never redirected."""
-        manifest = await self.ctx.scans.get_manifest_cached(scan_id, include_deleted=True)
+        with the new id (unless `no_redirect`) and return True. System callers are never redirected.
+        `max_age_s`: see `ScanStore.get_manifest_cached`."""
+        manifest = await self.ctx.scans.get_manifest_cached(
+            scan_id, include_deleted=True, max_age_s=max_age_s
+        )
         new_id = manifest.replaced_by_scan_id
         if not new_id or self.is_system() or self.bool_arg("no_redirect"):
             return False

@@ -21,7 +21,7 @@ import tornado.web
 from skyscan_contract.errors import Forbidden, InvalidRequest, ScanNotFound
 
 from ..auth import Principal, Role, public
-from ..dashboard import levels
+from ..dashboard import levels, summary
 from ..dashboard.sessions import CSRF_HEADER, SESSION_ROLES
 from ..dashboard.signin import (
     CALLBACK_PATH,
@@ -148,7 +148,9 @@ class DashboardScanPage(_Page):
         if principal is None:
             return
         try:
-            await self.ctx.scans.get_manifest_cached(scan_id, include_deleted=True)
+            await self.ctx.scans.get_manifest_cached(
+                scan_id, include_deleted=True, max_age_s=summary.MAX_AGE_S
+            )
         except ScanNotFound:
             self.set_status(404)
             self.page("missing.html", scan_id=scan_id)

@@ -51,8 +51,10 @@ class _EventStream(BaseHandler):
 
     async def summary_text(self, scan_id: str, detailed: bool) -> str:
         scans = self.ctx.scans
-        manifest = await scans.get_manifest_cached(scan_id, include_deleted=True)
-        final = await scans.result_is_final(scan_id)
+        manifest = await scans.get_manifest_cached(
+            scan_id, include_deleted=True, max_age_s=summary.MAX_AGE_S
+        )
+        final = bool(await scans.final_among([scan_id]))
         data = summary.detail(manifest, final) if detailed else summary.row(manifest, final)
         return f"event: summary\ndata: {json.dumps(data, default=str)}\n\n"
 

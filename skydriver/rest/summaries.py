@@ -44,11 +44,13 @@ class ScanSummaryHandler(BaseHandler):
 
     @requires(Role.USER)
     async def get(self, scan_id: str) -> None:
-        if await self.redirected(scan_id):
+        if await self.redirected(scan_id, max_age_s=summary.MAX_AGE_S):
             return
         scans = self.ctx.scans
-        manifest = await scans.get_manifest_cached(scan_id, include_deleted=True)
-        final = await scans.result_is_final(scan_id)
+        manifest = await scans.get_manifest_cached(
+            scan_id, include_deleted=True, max_age_s=summary.MAX_AGE_S
+        )
+        final = bool(await scans.final_among([scan_id]))
         self.send(
             {
                 **summary.detail(manifest, final),

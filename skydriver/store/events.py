@@ -52,6 +52,7 @@ class EventStore:
         self.db = db
         self._appended = asyncio.Condition()
         self._subscribers: set[Subscriber] = set()
+        self._last_seq: int | None = None
 
     def subscribe(self, scan_id: str | None, *, changes: bool) -> Subscriber:
         """A stream's subscriber (of one scan, or of all); `changes`: also collect changed scans."""
@@ -83,6 +84,8 @@ class EventStore:
             seq=int(counter["seq"]), scan_id=scan_id, type=type, at=time.time(), data=data or {}
         )
         await self.db.events.insert_one(event.model_dump(mode="json"))
+        if self._last_seq is not None:
+            self._last_seq = max(self._last_seq, event.seq)
         for sub in self._subscribers:
             if sub.scan_id in (None, scan_id):
                 sub.wake.set()
@@ -105,8 +108,13 @@ class EventStore:
         return [ScanEvent.model_validate(d) async for d in cursor]
 
     async def last_seq(self) -> int:
-        counter = await self.db.counters.find_one({"_id": COUNTER_ID})
-        return int(counter["seq"]) if counter else 0
+        """The last event's id. Read once, then kept as this process appends (every event is appended
+        here): a page load must not wait for the database behind a write."""
+        if self._last_seq is None:
+            counter = await self.db.counters.find_one({"_id": COUNTER_ID})
+            found = int(counter["seq"]) if counter else 0
+            self._last_seq = max(found, self._last_seq or 0)
+        return self._last_seq
 
     async def wait(self, timeout_s: float) -> bool:
         """Until an event is appended in this process (True), or `timeout_s` (False)."""

@@ -73,6 +73,14 @@ async def new_tab(browser: Browser, width: int = 1280, height: int = 900) -> Tab
         lambda msg: tab.errors.append(f"console: {msg.text}") if msg.type == "error" else None,
     )
     page.on("pageerror", lambda exc: tab.errors.append(f"uncaught: {exc}"))
+    page.on(
+        "response",
+        lambda r: (
+            tab.errors.append(f"HTTP {r.status} {r.request.method} {r.url}")
+            if r.status >= 400
+            else None
+        ),
+    )
     return tab
 
 

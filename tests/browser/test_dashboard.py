@@ -66,8 +66,15 @@ async def wait_above(page: Page, selector: str, attribute: str, floor: int) -> i
 
 
 async def screenshot(page: Page, name: str, width: int) -> None:
-    await page.set_viewport_size({"width": width, "height": 900 if width > 600 else 844})
-    await page.wait_for_timeout(0)  # let a resize handler run (no sleeping: a zero-delay task turn)
+    """A full-page screenshot at `width` CSS pixels (a phone's 390, a laptop's 1280); a skymap on the
+    page is redrawn for the new width first (the page does it on resize)."""
+    has_map = await page.locator("#map-fig[data-draws]").count() > 0
+    drawn = await number(page, "#map-fig", "data-draws") if has_map else 0
+    size = {"width": width, "height": 900 if width > 600 else 844}
+    if page.viewport_size != size:
+        await page.set_viewport_size(size)  # type: ignore[arg-type]
+        if has_map:
+            await wait_above(page, "#map-fig", "data-draws", drawn)
     await page.evaluate(
         "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
     )
@@ -191,8 +198,11 @@ async def test_delete_works_for_a_user_and_is_refused_for_a_viewer(
     user.assert_clean_console()
 
 
-async def test_sign_in_is_required_and_a_link_works_once(browser: Browser, sky: SkyDriver) -> None:
-    scan_id = await submit(sky, nsides={"1": 0}, scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0})
+async def test_sign_in_is_required_and_a_link_works_once(
+    browser: Browser, held_skydriver: SkyDriver
+) -> None:
+    sky = held_skydriver  # (the scan needs no instance here)
+    scan_id = await submit(sky)
     stranger = await new_tab(browser)
     await stranger.page.goto(f"{sky.settings.url}/dashboard/scan/{scan_id}")
     await stranger.page.wait_for_url("**/dashboard/signin?next=*")
@@ -214,8 +224,11 @@ async def test_sign_in_is_required_and_a_link_works_once(browser: Browser, sky: 
     first.assert_clean_console()
 
 
-async def test_csrf_token_is_required_for_changes(browser: Browser, sky: SkyDriver) -> None:
-    scan_id = await submit(sky, **SLOW)
+async def test_csrf_token_is_required_for_changes(
+    browser: Browser, held_skydriver: SkyDriver
+) -> None:
+    sky = held_skydriver
+    scan_id = await submit(sky)
     tab: Tab = await new_tab(browser)
     await sign_in(tab, sky)
     answers = await tab.page.evaluate(
