@@ -287,6 +287,7 @@ async def main() -> None:
         delays: list[float] = []
         patch_times: list[float] = []
         cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
+        client0 = time.process_time()
         stop_at = wall0 + DURATION_S
         token = issuer.issue_token(Role.SYSTEM, subject="bench-writer", ttl_s=3600)
         results = await asyncio.gather(
@@ -295,6 +296,7 @@ async def main() -> None:
         )
         wall = time.perf_counter() - wall0
         cpu = cpu_seconds(proc.pid) - cpu0
+        client_cpu = time.process_time() - client0
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -332,6 +334,8 @@ async def main() -> None:
         else None,
         "skydriver_cpu_s": round(cpu, 2),
         "skydriver_cpu_cores": round(cpu / wall, 2),
+        # the viewers (httpx, JSON decoding) share the machine: their process's CPU, for comparison
+        "viewers_process_cpu_cores": round(client_cpu / wall, 2),
         "machine": {
             "cpus": os.cpu_count(),
             "load_avg_1min_at_end": os.getloadavg()[0],
