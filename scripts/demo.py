@@ -119,6 +119,13 @@ def main() -> int:
         body_extra = {"reco_algo": "pandel_mpe", "real_or_simulated_event": "simulated"}
     proc, url = start_skydriver()
     print(f"SkyDriver is up at {url}")
+    link = subprocess.run(
+        [sys.executable, "-m", "skydriver", "dashboard", "--url", url, "--subject", "demo"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    print(f"watch it in a browser (sign-in link, works once within 2 minutes): {link}")
     token = subprocess.run(
         [
             sys.executable,

@@ -58,6 +58,14 @@ if [ ! -f "$GCN_SCHEMA_PREFIX/.installed-gcn-schema-$GCN_SCHEMA_VERSION" ]; then
     touch "$GCN_SCHEMA_PREFIX/.installed-gcn-schema-$GCN_SCHEMA_VERSION"
 fi
 
+# --- Chromium (Debian) for the dashboard's browser tests: Playwright drives it; no browser download ----
+if ! command -v chromium >/dev/null 2>&1; then
+    log "installing chromium from Debian (the dashboard's browser tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+fi
+
 # --- Python ----------------------------------------------------------------------------------
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3

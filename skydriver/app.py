@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ import tornado.web
 
 from .auth import AuthSettings, LocalKeyAuthenticator, Role, build_authenticator
 from .broker import BrokerAccounts, broker_accounts
+from .dashboard.levels import levels
+from .dashboard.sessions import SessionStore
+from .dashboard.signin import CALLBACK_PATH, LocalSignIn, OpenIDSignIn, SignIn
 from .errors import ServiceStartError
 from .launch.base import Launcher
 from .launch.registry import LAUNCHER_NAMES, builtin_launcher, launcher_factory
@@ -45,6 +49,9 @@ class SkyDriver:
 
     async def stop(self, stop_instances: bool = True) -> None:
         self.server.stop()
+        # open connections (event streams) end now, not after the database is gone
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.server.close_all_connections(), 5)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -127,7 +134,34 @@ async def start(
     watcher = InstanceWatcher(settings, scans, make_launcher, launchers, broker)
     background: list[asyncio.Task[None]] = []
     webhooks = WebhookStore(db)
-    ctx = AppContext(settings, scans, backlog, runner.wake, authenticator, db, webhooks, background)
+    sessions = SessionStore(db, public_url=settings.url, ttl_s=auth_settings.session_ttl_s)
+    await sessions.ensure_indexes()
+    signin: SignIn
+    if issuer is not None:
+        signin = LocalSignIn(issuer)
+    else:
+        signin = OpenIDSignIn(
+            auth_settings.openid_url,
+            authenticator,
+            client_id=auth_settings.openid_client_id,
+            client_secret=auth_settings.openid_client_secret.get_secret_value(),
+            scopes=auth_settings.openid_scopes,
+            redirect_uri=settings.url + CALLBACK_PATH,
+            timeout_s=auth_settings.openid_fetch_timeout_s,
+        )
+    levels()  # read once at start-up: a products module that changed shape stops SkyDriver here
+    ctx = AppContext(
+        settings,
+        scans,
+        backlog,
+        runner.wake,
+        authenticator,
+        db,
+        webhooks,
+        background,
+        sessions=sessions,
+        signin=signin,
+    )
     server = tornado.httpserver.HTTPServer(
         make_app(ctx),
         max_body_size=settings.max_request_body_bytes,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import signal
 import sys
@@ -81,6 +82,34 @@ def issue_token_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def dashboard_command(args: argparse.Namespace) -> int:
+    """Print a one-time sign-in link for the web dashboard (local mode), or where to sign in (OpenID)."""
+    from skydriver_client._cli import ClientSettings
+
+    from .auth import LocalKeyAuthenticator, Role
+    from .auth.settings import key_file
+    from .dashboard.signin import signin_link
+
+    auth, settings = read_settings(AuthSettings), read_settings(Settings)
+    # where people reach SkyDriver: --url, its public URL, or the clients' SKYDRIVER_URL
+    base = getattr(args, "url", None) or settings.public_url or read_settings(ClientSettings).url
+    if auth.mode != "local":
+        print(f"Open {base.rstrip('/')}/dashboard and sign in with {auth.openid_url}")
+        return 0
+    issuer = LocalKeyAuthenticator.from_key_file(
+        key_file(auth, settings.state_dir), audience=auth.audience
+    )
+    role = Role.VIEWER if args.read_only else Role.USER
+    code = issuer.issue_signin_code(role, subject=args.subject, ttl_s=auth.signin_code_ttl_s)
+    kind = "read-only " if args.read_only else ""
+    print(
+        f"Open this {kind}sign-in link within {auth.signin_code_ttl_s} s (it works once):",
+        file=sys.stderr,
+    )
+    print(signin_link(base, code))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     common = client_cli.common_options()
     parser = argparse.ArgumentParser(
@@ -96,10 +125,23 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("token", help="tokens signed with this deployment's local key")
     tok = p.add_subparsers(dest="token_command", required=True)
     p = tok.add_parser("issue", help="print a bearer token")
-    p.add_argument("--role", choices=["user", "system"], default="user")
+    p.add_argument("--role", choices=["user", "viewer", "system"], default="user")
     p.add_argument("--subject", default="cli", help="who the token is for")
     p.add_argument("--scan-id", help="limit a system token to one scan")
     p.add_argument("--ttl", type=int, help="seconds (default SKYDRIVER_AUTH_TOKEN_TTL_S)")
+    p = sub.add_parser(
+        "dashboard",
+        help="print a one-time sign-in link for the web dashboard (opens a browser session)",
+    )
+    p.add_argument(
+        "--read-only", action="store_true", help="a viewer's session: it can look, not change"
+    )
+    p.add_argument("--subject", default=getpass.getuser(), help="who signs in (default: you)")
+    p.add_argument(
+        "--url",
+        default=argparse.SUPPRESS,
+        help="SkyDriver's address in the link (default: SKYDRIVER_PUBLIC_URL, else SKYDRIVER_URL)",
+    )
     p = sub.add_parser(
         "dry-run",
         parents=[common],
@@ -111,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "dry-run":
             return dry_run_command(args)
+        if args.command == "dashboard":
+            return dashboard_command(args)
         if args.command in client_cli.COMMANDS:
             return client_cli.run(args)
         if args.command == "token":

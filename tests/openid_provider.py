@@ -1,6 +1,12 @@
 """A tiny OpenID provider for tests: a real Tornado HTTP server on 127.0.0.1 (a free port) serving
 `/realms/<realm>/.well-known/openid-configuration` and a JWKS of keys it generates, and signing tokens with them.
 
+For the dashboard's sign-in it also speaks the authorization-code flow with PKCE (RFC 7636, S256): its
+`/auth` endpoint approves at once (as Keycloak does for a browser already signed in there) and sends the
+browser back to the client's `redirect_uri` with a one-time code; its `/token` endpoint gives the access token
+only for that code, that client, that redirect URI and a verifier whose S256 is the challenge. Whom it signs
+in is `signin_claims`; what it was sent is kept in `authorize_requests` and `token_requests`.
+
 It can be scripted: slow (`jwks_delay_s`, `discovery_delay_s`: answers are held that long, or until `stop()`),
 failing (`status`), and rotating its keys (`rotate`). It counts the requests it gets, and a test can wait on those
 counts (`wait_until`) instead of sleeping. It runs on the test's event loop."""
@@ -8,8 +14,11 @@ counts (`wait_until`) instead of sleeping. It runs on the test's event loop."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,11 +48,16 @@ class Counts:
     discovery: int = 0
     jwks: int = 0
     jwks_in_flight: int = 0
+    authorize: int = 0
+    token: int = 0
 
 
 class FakeOpenIDProvider:
-    def __init__(self, realm: str = "IceCube", audience: str = "skydriver") -> None:
+    def __init__(
+        self, realm: str = "IceCube", audience: str = "skydriver", host: str = "127.0.0.1"
+    ) -> None:
         self.realm = realm
+        self.host = host
         self.audience = audience
         self.keys: dict[str, tuple[SigningKey, str | None]] = {}  # published: kid -> (key, JWK alg)
         self._encryption_key = _rsa_key(0)
@@ -59,6 +73,11 @@ class FakeOpenIDProvider:
         self._stopping = asyncio.Event()
         self._server: tornado.httpserver.HTTPServer | None = None
         self.url = ""
+        #: claims of the person the authorization endpoint signs in (None: `claims()`)
+        self.signin_claims: dict[str, Any] | None = None
+        self.authorize_requests: list[dict[str, str]] = []
+        self.token_requests: list[dict[str, str]] = []
+        self._codes: dict[str, dict[str, str]] = {}
 
     # -- scripting --------------------------------------------------------------------------
 
@@ -163,6 +182,7 @@ class FakeOpenIDProvider:
                     {
                         "issuer": provider.issuer_in_discovery or provider.url,
                         "jwks_uri": f"{base}/certs",
+                        "authorization_endpoint": f"{base}/auth",
                         "token_endpoint": f"{base}/token",
                         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
                     }
@@ -185,17 +205,68 @@ class FakeOpenIDProvider:
                         lambda c: setattr(c, "jwks_in_flight", c.jwks_in_flight - 1)
                     )
 
+        class Authorize(tornado.web.RequestHandler):
+            async def get(self) -> None:
+                await provider._count(lambda c: setattr(c, "authorize", c.authorize + 1))
+                args = {k: self.get_query_argument(k, "") for k in self.request.query_arguments}
+                provider.authorize_requests.append(args)
+                if (
+                    args.get("response_type") != "code"
+                    or args.get("code_challenge_method") != "S256"
+                ):
+                    self.send_error(400)
+                    return
+                code = uuid.uuid4().hex
+                provider._codes[code] = args
+                sep = "&" if "?" in args["redirect_uri"] else "?"
+                query = urllib.parse.urlencode({"code": code, "state": args.get("state", "")})
+                self.redirect(f"{args['redirect_uri']}{sep}{query}")
+
+        class Token(tornado.web.RequestHandler):
+            async def post(self) -> None:
+                await provider._count(lambda c: setattr(c, "token", c.token + 1))
+                form = {k: self.get_body_argument(k, "") for k in self.request.body_arguments}
+                provider.token_requests.append(form)
+                issued = provider._codes.pop(form.get("code", ""), None)  # a code works once
+                verifier = form.get("code_verifier", "")
+                challenge = (
+                    base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+                    .rstrip(b"=")
+                    .decode()
+                )
+                if (
+                    issued is None
+                    or form.get("grant_type") != "authorization_code"
+                    or form.get("client_id") != issued["client_id"]
+                    or form.get("redirect_uri") != issued["redirect_uri"]
+                    or challenge != issued["code_challenge"]
+                ):
+                    self.set_status(400)
+                    self.finish({"error": "invalid_grant"})
+                    return
+                claims = provider.signin_claims or {}
+                self.finish(
+                    {
+                        "access_token": provider.token(**claims),
+                        "token_type": "Bearer",
+                        "expires_in": 300,
+                    }
+                )
+
         realm = f"/realms/{self.realm}"
         app = tornado.web.Application(
             [
                 (f"{realm}/.well-known/openid-configuration", Discovery),
                 (f"{realm}/protocol/openid-connect/certs", Certs),
+                (f"{realm}/protocol/openid-connect/auth", Authorize),
+                (f"{realm}/protocol/openid-connect/token", Token),
             ]
         )
         sock, port = tornado.testing.bind_unused_port()
         self._server = tornado.httpserver.HTTPServer(app)
         self._server.add_sockets([sock])
-        self.url = f"http://127.0.0.1:{port}{realm}"
+        # `host` names the loopback differently: "localhost" is another site than 127.0.0.1 for a browser
+        self.url = f"http://{self.host}:{port}{realm}"
         return self.url
 
     async def stop(self) -> None:

@@ -1,10 +1,15 @@
 """Who is calling, and may they call this route: bearer tokens, roles and the `@requires` decorator.
 
-Two roles, mapped from token claims exactly as the original SkyDriver does (reference §1):
+Two roles, mapped from token claims exactly as the original SkyDriver does (reference §1), and a read-only
+third of ours:
 
     role     claim                                      must contain
     user     resource_access.skydriver-external.roles  "users"
     system   resource_access.skydriver-internal.roles  "system"
+    viewer   resource_access.skydriver-external.roles  "viewers"
+
+A viewer may call exactly the user's GET (and HEAD) routes: `@requires(Role.USER, ...)` on a `get`/`head` method
+grants `Role.VIEWER` too, so a new read route is open to viewers and no write route ever is.
 
 A verified token becomes a `Principal`. A token may also carry `skydriver_scan_id`: it then only opens routes
 whose `scan_id` path argument is that scan (a claim that is present but null or not a non-empty string fails

@@ -18,11 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from .principal import (
     DEFAULT_AUDIENCE,
     LOCAL_ISSUER,
+    MAX_TOKEN_CHARS,
     ROLE_CLAIMS,
     SCAN_ID_CLAIM,
     Principal,
     Role,
     VerifiedTokens,
+    _authentication_failed,
     _jwt_failed,
     bearer_token,
     principal_from_claims,
@@ -160,6 +162,51 @@ class LocalKeyAuthenticator:
         return jwt.encode(
             claims, self._private_key, algorithm=self.algorithm, headers={"kid": self.key_id}
         )
+
+    # -- the dashboard's one-time sign-in codes (`skydriver dashboard`) ---------------------------
+    @property
+    def signin_audience(self) -> str:
+        """The audience of sign-in codes: never a bearer token's, so neither passes for the other."""
+        return f"{self.audience}:dashboard-signin"
+
+    def issue_signin_code(self, role: Role, *, subject: str, ttl_s: int) -> str:
+        """A short-lived code a browser exchanges once for a dashboard session of `subject` with `role`."""
+        role = Role(role)
+        if role is Role.SYSTEM:
+            raise ValueError("the dashboard signs in people (user or viewer), not the system role")
+        now = int(time.time())
+        client, value = ROLE_CLAIMS[role]
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.signin_audience,
+            "sub": subject,
+            "iat": now,
+            "exp": now + ttl_s,
+            "jti": uuid.uuid4().hex,
+            "resource_access": {client: {"roles": [value]}},
+        }
+        return jwt.encode(
+            claims, self._private_key, algorithm=self.algorithm, headers={"kid": self.key_id}
+        )
+
+    def verify_signin_code(self, code: str) -> tuple[Principal, str, float]:
+        """(who, the code's id, when it expires) of a valid sign-in code; `authentication failed` else.
+        That a code is used once is the caller's business (its id is recorded)."""
+        if not code or len(code) > MAX_TOKEN_CHARS:
+            raise _authentication_failed("sign-in code missing or too long")
+        try:
+            claims = jwt.decode(
+                code,
+                self._public_key,
+                algorithms=[self.algorithm],
+                audience=self.signin_audience,
+                issuer=self.issuer,
+                leeway=0,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+            )
+        except jwt.PyJWTError as e:
+            raise _jwt_failed(e, code) from e
+        return principal_from_claims(claims), str(claims["jti"]), float(claims["exp"])
 
     async def authenticate(self, authorization_header: str | None) -> Principal:
         token = bearer_token(authorization_header)

@@ -36,6 +36,7 @@ class DenialReason(StrEnum):
     WRONG_SCAN = "wrong scan"
     SCOPED_TOKEN = "a token limited to one scan cannot do this"
     INSTANCE_ENDED = "the scan instance of this token has ended"
+    NO_SESSION = "unknown or expired dashboard session"
 
 
 def authentication_failed(reason: DenialReason) -> Forbidden:
@@ -72,11 +73,14 @@ HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 class Role(StrEnum):
     USER = "user"
     SYSTEM = "system"
+    #: read-only: the user's GET routes and nothing else (`@requires` grants it with USER on GET/HEAD)
+    VIEWER = "viewer"
 
 
 ROLE_CLAIMS: dict[Role, tuple[str, str]] = {
     Role.USER: ("skydriver-external", "users"),
     Role.SYSTEM: ("skydriver-internal", "system"),
+    Role.VIEWER: ("skydriver-external", "viewers"),
 }
 """Role -> (client under `resource_access`, value its `roles` list must contain)."""
 

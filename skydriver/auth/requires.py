@@ -20,6 +20,8 @@ from .principal import (
 )
 
 LOG = logging.getLogger(__name__)
+#: handler methods that only read: the viewer role may call them where the user role may
+READ_METHODS = ("get", "head")
 
 
 class HasPrincipal(Protocol):
@@ -46,6 +48,9 @@ def requires(
     failed`; a scoped caller cannot use routes without `scan_id`). The roles are kept on the method as
     `__skydriver_roles__` for the OpenAPI document (`declared_roles`, `handler_roles`). An unknown role or an
     empty list raises TypeError when the class is defined.
+
+    The read-only `Role.VIEWER` is granted with `Role.USER` on `get` and `head` methods (the user's read
+    routes); declaring it on any other method is a TypeError: a viewer never changes anything.
     """
     if not roles:
         raise TypeError("@requires needs at least one role, e.g. @requires(Role.USER)")
@@ -65,17 +70,26 @@ def requires(
     ) -> Callable[Concatenate[_H, _P], Coroutine[Any, Any, _R]]:
         if not inspect.iscoroutinefunction(method):
             raise TypeError(f"@requires decorates async handler methods; {method!r} is not one")
+        reads = method.__name__ in READ_METHODS
+        if Role.VIEWER in declared and not reads:
+            raise TypeError(
+                f"@requires: {method.__qualname__} is not a read (get/head): the viewer role may "
+                "not call it"
+            )
+        allowed = declared
+        if reads and Role.USER in declared and Role.VIEWER not in declared:
+            allowed = (*declared, Role.VIEWER)
 
         @functools.wraps(method)
         async def wrapper(self: _H, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             principal = await self.current_principal()
-            if principal.roles.isdisjoint(declared):
+            if principal.roles.isdisjoint(allowed):
                 LOG.info(
                     "authorization failed: %r has roles %s, %s needs one of %s",
                     principal.subject,
                     sorted(principal.roles),
                     method.__qualname__,
-                    list(declared),
+                    list(allowed),
                 )
                 raise authorization_failed(DenialReason.WRONG_ROLE)
             if not principal.may_access_scan(kwargs.get("scan_id")):
@@ -92,7 +106,7 @@ def requires(
                 )
             return await method(self, *args, **kwargs)
 
-        setattr(wrapper, ROLES_ATTR, declared)
+        setattr(wrapper, ROLES_ATTR, allowed)
         return wrapper
 
     return decorate

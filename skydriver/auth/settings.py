@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .local import LocalKeyAuthenticator
@@ -67,6 +67,34 @@ class AuthSettings(BaseSettings):
         gt=0,
         description="seconds a scan-scoped system token (given to a scan's instance) stays valid; "
         "must outlast the scan",
+    )
+
+    # -- the web dashboard's sign-in (README "Web dashboard") -------------------------------------
+    session_ttl_s: int = Field(
+        43_200,
+        gt=0,
+        description="seconds a dashboard session (its cookie) lasts after sign-in; sign-out ends it "
+        "at once",
+    )
+    signin_code_ttl_s: int = Field(
+        120,
+        gt=0,
+        le=3600,
+        description="local mode: seconds a sign-in link printed by 'skydriver dashboard' can be "
+        "used (once)",
+    )
+    openid_client_id: str = Field(
+        "skydriver-dashboard",
+        description="openid mode: the dashboard's client id at the provider (authorization-code "
+        "flow with PKCE; its access tokens must carry the audience SKYDRIVER_AUTH_AUDIENCE)",
+    )
+    openid_client_secret: SecretStr = Field(
+        SecretStr(""),
+        description="openid mode: the dashboard client's secret if the provider keeps it "
+        "confidential (empty: a public client, PKCE alone)",
+    )
+    openid_scopes: str = Field(
+        "openid", description="openid mode: scopes the dashboard asks the provider for"
     )
 
     @model_validator(mode="after")

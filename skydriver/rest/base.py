@@ -33,9 +33,13 @@ from ..auth import (
     DenialReason,
     Principal,
     Role,
+    authentication_failed,
     authorization_failed,
     declared_roles,
 )
+from ..dashboard.listing import ScanList
+from ..dashboard.sessions import Session, SessionStore
+from ..dashboard.signin import SignIn
 from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.db import Database
@@ -58,6 +62,15 @@ class AppContext:
     webhooks: WebhookStore
     #: the background runners (backlog runner, instance watcher): /healthz checks they are alive
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    #: the web dashboard's sessions (a cookie where a bearer token is absent); None: no cookies
+    sessions: SessionStore | None = None
+    #: the dashboard's sign-in in this deployment: local codes (the local key) or OpenID
+    signin: SignIn | None = None
+    #: the dashboard's scan list (newest scans as summary rows, cached a moment)
+    scan_list: ScanList = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scan_list = ScanList(self.scans, self.settings.find_max_results)
 
 
 #: a scan-scoped token stops working once its scan's instance is in one of these states
@@ -138,6 +151,8 @@ def validation_message(err: ValidationError) -> str:
 class BaseHandler(tornado.web.RequestHandler):
     ctx: AppContext
     _principal: Principal | None = None
+    #: the dashboard session this request came with (None: a bearer token, or nobody)
+    session: Session | None = None
 
     def initialize(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -151,9 +166,12 @@ class BaseHandler(tornado.web.RequestHandler):
         A token scoped to a scan (a scan instance's) stops working once that scan's instance has ended:
         nothing may act for a scan whose processes are gone."""
         if self._principal is None:
-            principal = await self.ctx.authenticator.authenticate(
-                self.request.headers.get("Authorization")
-            )
+            header = self.request.headers.get("Authorization")
+            cookie = self.session_cookie() if header is None else None
+            if cookie is not None:
+                principal = await self._session_principal(cookie)
+            else:
+                principal = await self.ctx.authenticator.authenticate(header)
             if principal.scan_id is not None:
                 try:
                     manifest = await self.ctx.scans.get_manifest_cached(
@@ -171,6 +189,24 @@ class BaseHandler(tornado.web.RequestHandler):
                     raise authorization_failed(DenialReason.INSTANCE_ENDED)
             self._principal = principal
         return self._principal
+
+    def session_cookie(self) -> str | None:
+        sessions = self.ctx.sessions
+        return None if sessions is None else self.get_cookie(sessions.cookie_name)
+
+    async def _session_principal(self, cookie: str) -> Principal:
+        """The caller of a dashboard session cookie (the API accepts it where a bearer token is absent:
+        EventSource cannot send headers). Roles are the session's, checked by `@requires` as a token's;
+        a state-changing request must pass the CSRF check."""
+        sessions = self.ctx.sessions
+        assert sessions is not None
+        session = await sessions.get(cookie)
+        if session is None:
+            raise authentication_failed(DenialReason.NO_SESSION)
+        own = f"{self.request.protocol}://{self.request.host}"
+        sessions.check_csrf(session, self.request.method or "", self.request.headers, own)
+        self.session = session
+        return session.principal()
 
     async def writable_scan(self, scan_id: str, *, final_too: bool) -> None:
         """A scan instance's write (progress, result, workforce) is refused for a deleted scan and, if
@@ -250,10 +286,13 @@ class BaseHandler(tornado.web.RequestHandler):
         return self._body
 
     # -- redirects for replaced scans ----------------------------------------------------------
-    async def redirected(self, scan_id: str) -> bool:
+    async def redirected(self, scan_id: str, max_age_s: float | None = None) -> bool:
         """404 for an unknown scan; for a scan replaced by a rescan, answer a user 302 to the same URL
-        with the new id (unless `no_redirect`) and return True. System callers are never redirected."""
-        manifest = await self.ctx.scans.get_manifest_cached(scan_id, include_deleted=True)
+        with the new id (unless `no_redirect`) and return True. System callers are never redirected.
+        `max_age_s`: see `ScanStore.get_manifest_cached`."""
+        manifest = await self.ctx.scans.get_manifest_cached(
+            scan_id, include_deleted=True, max_age_s=max_age_s
+        )
         new_id = manifest.replaced_by_scan_id
         if not new_id or self.is_system() or self.bool_arg("no_redirect"):
             return False

@@ -4,7 +4,12 @@
 Each event is `id: <seq>`, `event: <type>` (queued, started, nside_finished, partial_result, final_result,
 failed, deleted) and `data: <JSON>`. A client that reconnects sends `Last-Event-ID` (or
 `?last_event_id=`) and gets every event after it, from the database: none lost, none twice. A scan's stream
-ends after its last event (final_result, failed, deleted); a comment line keeps idle streams alive."""
+ends after its last event (final_result, failed, deleted); a comment line keeps idle streams alive.
+
+With `?summaries=1` (the dashboard) a stream also carries `event: summary` with the scan's current summary
+(`skydriver.dashboard.summary`) whenever its manifest or result changes: progress, workforce, state. These
+have no `id:` (they are not stored and are not replayed: a reconnecting client reads the current state
+anyway), so `Last-Event-ID` still counts stored events only."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from skyscan_contract.documents import ScanEvent
 from skyscan_contract.errors import InvalidRequest
 
 from ..auth import Role, requires
+from ..dashboard import summary
 from .base import BaseHandler
 from .openapi import Op
 
@@ -43,33 +49,52 @@ class _EventStream(BaseHandler):
             raise InvalidRequest(f"'Last-Event-ID': must be an event id (an integer), got {raw!r}")
         return int(raw)
 
+    async def summary_text(self, scan_id: str, detailed: bool) -> str:
+        scans = self.ctx.scans
+        manifest = await scans.get_manifest_cached(
+            scan_id, include_deleted=True, max_age_s=summary.MAX_AGE_S
+        )
+        final = bool(await scans.final_among([scan_id]))
+        data = summary.detail(manifest, final) if detailed else summary.row(manifest, final)
+        return f"event: summary\ndata: {json.dumps(data, default=str)}\n\n"
+
     async def stream(self, scan_id: str | None) -> None:
         last = self._last_event_id()
+        summaries = self.bool_arg("summaries")
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")  # proxies: do not hold events back
         store = self.ctx.scans.events
         keepalive_s = self.ctx.settings.events_keepalive_s
+        sub = store.subscribe(scan_id, changes=summaries)
         try:
             self.write(f"retry: {int(keepalive_s * 1000)}\n\n")
             await self.flush()
             while not self._closed:
+                sub.wake.clear()  # before reading: a wake-up from now on is not lost
                 events = await store.since(last, scan_id)
                 for event in events:
                     self.write(event_text(event))
                     last = event.seq
                     if scan_id is not None and event.type.is_last:
+                        if summaries:
+                            self.write(await self.summary_text(scan_id, detailed=True))
                         self.finish()
                         return
-                if events:
+                changed = sub.take_changed()
+                for changed_id in changed:
+                    self.write(await self.summary_text(changed_id, detailed=scan_id is not None))
+                if events or changed:
                     await self.flush()
                     continue
-                if not await store.wait(keepalive_s):
+                if not await sub.wait(keepalive_s):
                     self.write(": keepalive\n\n")
                     await self.flush()
         except StreamClosedError:
             LOG.debug("event stream closed by the client after event %d", last)
             return
+        finally:
+            store.unsubscribe(sub)
         if not self._finished:
             self.finish()
 
@@ -78,7 +103,7 @@ class ScanEventsHandler(_EventStream):
     API = {
         "get": Op(
             "The scan's events as server-sent events (Last-Event-ID resumes)",
-            query=("last_event_id", "no_redirect"),
+            query=("last_event_id", "no_redirect", "summaries"),
             responses={404: "unknown scan"},
             media_type="text/event-stream",
         )
@@ -96,7 +121,7 @@ class AllEventsHandler(_EventStream):
     API = {
         "get": Op(
             "Every scan's events as server-sent events (Last-Event-ID resumes)",
-            query=("last_event_id",),
+            query=("last_event_id", "summaries"),
             media_type="text/event-stream",
         )
     }

@@ -45,6 +45,13 @@ QUERY_PARAMS: dict[str, dict[str, Any]] = {
     "include_deleted": {"type": "boolean", "description": "also return a deleted scan"},
     "no_redirect": {"type": "boolean", "description": "do not follow replaced_by_scan_id (302)"},
     "projection": {"type": "string", "description": "pipe-delimited manifest fields, or *"},
+    "summaries": {
+        "type": "boolean",
+        "description": "also send `event: summary` (no id) with a scan's current summary when it "
+        "changes (the dashboard)",
+    },
+    "limit": {"type": "integer", "description": "at most this many scans (newest first)"},
+    "include_deleted_scans": {"type": "boolean", "description": "also list deleted scans"},
     "last_event_id": {
         "type": "integer",
         "description": "resume after this event (as the Last-Event-ID header)",

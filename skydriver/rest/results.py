@@ -5,6 +5,7 @@ from __future__ import annotations
 from skyscan_contract.messages import ResultPutBody, WorkforcePutBody
 
 from ..auth import Role, requires
+from ..store.scans import WRITE_THROUGH_MAX_AGE_S
 from .base import BaseHandler
 from .openapi import Op
 from .scans import result_dict
@@ -26,9 +27,15 @@ class ResultHandler(BaseHandler):
 
     @requires(Role.USER, Role.SYSTEM)
     async def get(self, scan_id: str) -> None:
-        if await self.redirected(scan_id):
+        # a copy of the manifest will do (writes refresh it): dashboards read results of the same few
+        # scans over and over, and must not cost a database read each
+        if await self.redirected(scan_id, max_age_s=WRITE_THROUGH_MAX_AGE_S):
             return
-        await self.ctx.scans.get_manifest(scan_id, include_deleted=self.bool_arg("include_deleted"))
+        await self.ctx.scans.get_manifest_cached(
+            scan_id,
+            include_deleted=self.bool_arg("include_deleted"),
+            max_age_s=WRITE_THROUGH_MAX_AGE_S,
+        )
         self.send(result_dict(await self.ctx.scans.get_result(scan_id)))
 
     @requires(Role.SYSTEM)

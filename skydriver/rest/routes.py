@@ -7,6 +7,14 @@ from typing import Any
 from ..auth import public
 from .actions import AddWorkersHandler, RescanHandler
 from .base import AppContext, BaseHandler
+from .dashboard import (
+    DashboardListPage,
+    DashboardScanPage,
+    DashboardStaticHandler,
+    SessionHandler,
+    SignInCallbackHandler,
+    SignInPage,
+)
 from .events import AllEventsHandler, ScanEventsHandler
 from .find import BacklogHandler, FindHandler, ScanRequestHandler
 from .health import HealthHandler
@@ -14,6 +22,7 @@ from .manifest import I3EventHandler, LogsHandler, ManifestHandler, StatusHandle
 from .openapi import build_openapi
 from .results import ResultHandler, RootHandler, WorkforceHandler
 from .scans import ScanHandler, ScanLaunchHandler
+from .summaries import ScanSummariesHandler, ScanSummaryHandler
 from .webhooks import WebhookHandler, WebhooksHandler
 
 SCAN = r"/scan/(?P<scan_id>\w+)"
@@ -26,6 +35,7 @@ ROUTES: list[tuple[str, type]] = [
     (r"/scans/find", FindHandler),
     (r"/scans/backlog", BacklogHandler),
     (r"/scans/events", AllEventsHandler),
+    (r"/scans/summaries", ScanSummariesHandler),
     (r"/webhooks", WebhooksHandler),
     (r"/webhooks/(?P<webhook_id>\w+)", WebhookHandler),
     (r"/scan-request/(?P<scan_id>\w+)", ScanRequestHandler),
@@ -34,11 +44,19 @@ ROUTES: list[tuple[str, type]] = [
     (SCAN + r"/i3-event", I3EventHandler),
     (SCAN + r"/status", StatusHandler),
     (SCAN + r"/events", ScanEventsHandler),
+    (SCAN + r"/summary", ScanSummaryHandler),
     (SCAN + r"/logs", LogsHandler),
     (SCAN + r"/result", ResultHandler),
     (SCAN + r"/workforce", WorkforceHandler),
     (SCAN + r"/actions/rescan", RescanHandler),
     (SCAN + r"/actions/add-workers", AddWorkersHandler),
+    # the web dashboard (pages, sign-in, assets: not API operations, so not in the OpenAPI document)
+    (r"/dashboard", DashboardListPage),
+    (r"/dashboard/scan/(?P<scan_id>\w+)", DashboardScanPage),
+    (r"/dashboard/signin", SignInPage),
+    (r"/dashboard/signin/callback", SignInCallbackHandler),
+    (r"/dashboard/session", SessionHandler),
+    (r"/dashboard/static/(?P<path>[\w.-]+)", DashboardStaticHandler),
 ]
 
 

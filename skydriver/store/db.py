@@ -59,6 +59,21 @@ class Database:
     def deliveries(self) -> AsyncCollection[Doc]:
         return self.db["WebhookDeliveries"]
 
+    @property
+    def sessions(self) -> AsyncCollection[Doc]:
+        """Dashboard sessions, by the hash of their cookie (ours: the web dashboard)."""
+        return self.db["DashboardSessions"]
+
+    @property
+    def signin_codes(self) -> AsyncCollection[Doc]:
+        """Ids of the one-time sign-in codes already exchanged (each works once)."""
+        return self.db["DashboardSignInCodes"]
+
+    @property
+    def openid_signins(self) -> AsyncCollection[Doc]:
+        """OpenID sign-ins under way: state -> PKCE verifier and where to go after."""
+        return self.db["DashboardOpenIDSignIns"]
+
     async def ensure_indexes(self) -> None:
         await self.manifests.create_index("scan_id", name="scan_id_index", unique=True)
         await self.manifests.create_index("ewms_workflow_id", name="ewms_workflow_id_index")

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,6 +44,11 @@ from .events import EventStore
 #: manifest fields kept as JSON text: free-form objects from the scanner and client manager may hold keys
 #: with '.' ("done est. percent", "0.1") or nested arrays, which FerretDB refuses
 JSON_TEXT_FIELDS = ("progress", "scan_metadata", "workforce")
+#: reads that need only what this process wrote may use a cached manifest this old (every write through the
+#: store refreshes the copy at once; only another process's writes could be missed, and there is none)
+WRITE_THROUGH_MAX_AGE_S = 300.0
+#: results kept in memory (most recently used)
+RESULT_CACHE_SIZE = 32
 
 
 def _decode_manifest(doc: Doc | None) -> Manifest | None:
@@ -115,6 +120,12 @@ class ScanStore:
         self.read_cache_ttl_s = read_cache_ttl_s
         self._manifests: dict[str, tuple[float, Manifest]] = {}
         self._finals: dict[str, tuple[float, bool]] = {}
+        # Results by scan (None: none yet), most recently used last, and the ids of the scans with a final
+        # result: read once, then kept by `put_result`, the only writer of results (one SkyDriver process).
+        # The dashboard reads them for every page; a result document is large, and FerretDB reads one in
+        # about a second when it is busy.
+        self._results: OrderedDict[str, ResultDoc | None] = OrderedDict()
+        self._final_ids: set[str] | None = None
         self._refreshing: dict[str, asyncio.Future[None]] = {}
         # FerretDB v1 loses concurrent updates to one document (measured: 13 of 50 concurrent $set kept),
         # so every write to a scan's documents is serialised here. Enough for one SkyDriver process;
@@ -177,6 +188,7 @@ class ScanStore:
                 await self.db.scan_requests.insert_one(stored_request)
             await self.db.manifests.insert_one(_encode_manifest(manifest))
             await self.db.backlog.insert_one(backlog_entry)
+            self.events.touch(scan_id)  # before the event: a list read after it shows the scan
             await self.events.append(scan_id, ScanEventType.QUEUED, {"priority": priority})
         except Exception:
             await self.db.backlog.delete_one({"scan_id": scan_id})
@@ -196,10 +208,15 @@ class ScanStore:
             raise ScanNotFound("Not Found")
         return manifest
 
-    async def get_manifest_cached(self, scan_id: str, *, include_deleted: bool = False) -> Manifest:
-        """Like get_manifest, but may answer from a copy at most `read_cache_ttl_s` old."""
+    async def get_manifest_cached(
+        self, scan_id: str, *, include_deleted: bool = False, max_age_s: float | None = None
+    ) -> Manifest:
+        """Like get_manifest, but may answer from a copy at most `read_cache_ttl_s` (or `max_age_s`)
+        old. Every write through this store refreshes the copy at once, so a longer `max_age_s` only
+        risks missing writes made by another process (the dashboard's reads use one)."""
         hit = self._manifests.get(scan_id)
-        if hit is None or time.monotonic() - hit[0] > self.read_cache_ttl_s:
+        ttl = self.read_cache_ttl_s if max_age_s is None else max_age_s
+        if hit is None or time.monotonic() - hit[0] > ttl:
             await self._single_flight(f"manifest:{scan_id}", lambda: self._refresh(scan_id))
             hit = self._manifests.get(scan_id)
             if hit is None:
@@ -236,15 +253,31 @@ class ScanStore:
         return None if doc is None else dict(json.loads(doc["json_text"]))
 
     async def get_result(self, scan_id: str) -> ResultDoc | None:
-        """The scan's Result, or None before the first one."""
+        """The scan's Result, or None before the first one (cached: shared, read only)."""
+        if scan_id in self._results:
+            self._results.move_to_end(scan_id)
+            return self._results[scan_id]
+        await self._single_flight(f"result:{scan_id}", lambda: self._read_result(scan_id))
+        return self._results.get(scan_id)
+
+    async def _read_result(self, scan_id: str) -> None:
         doc = await self.db.results.find_one({"scan_id": scan_id})
-        if doc is None:
-            return None
-        return ResultDoc(
-            scan_id=doc["scan_id"],
-            skyscan_result=json.loads(doc["skyscan_result_json"]),
-            is_final=doc["is_final"],
+        result = (
+            None
+            if doc is None
+            else ResultDoc(
+                scan_id=doc["scan_id"],
+                skyscan_result=json.loads(doc["skyscan_result_json"]),
+                is_final=doc["is_final"],
+            )
         )
+        self._remember_result(scan_id, result)
+
+    def _remember_result(self, scan_id: str, result: ResultDoc | None) -> None:
+        self._results[scan_id] = result
+        self._results.move_to_end(scan_id)
+        while len(self._results) > RESULT_CACHE_SIZE:
+            self._results.popitem(last=False)
 
     async def result_is_final(self, scan_id: str) -> bool:
         """Whether the scan has its final result (cached like manifests; a final result stays final)."""
@@ -280,6 +313,7 @@ class ScanStore:
         manifest = _decode_manifest(doc)
         if manifest is not None:
             self._remember(scan_id, manifest)
+            self.events.touch(scan_id)
         return manifest
 
     async def set_instance(
@@ -373,6 +407,15 @@ class ScanStore:
         async with self._locks[f"result:{scan_id}"]:
             await self.db.results.replace_one({"scan_id": scan_id}, stored, upsert=True)
             self._finals[scan_id] = (time.monotonic(), body.is_final)
+            self._remember_result(
+                scan_id,
+                ResultDoc(
+                    scan_id=scan_id, skyscan_result=body.skyscan_result, is_final=body.is_final
+                ),
+            )
+            if body.is_final and self._final_ids is not None:
+                self._final_ids.add(scan_id)
+        self.events.touch(scan_id)
         n_pixels = sum(
             len(block.get("data") or []) if isinstance(block, dict) else 0
             for block in body.skyscan_result.values()
@@ -423,6 +466,22 @@ class ScanStore:
         """At most `limit` manifests matching `query`, newest first."""
         cursor = self.db.manifests.find(query, projection).sort("timestamp", -1).limit(limit)
         return [m for m in [_decode_manifest(d) async for d in cursor] if m is not None]
+
+    async def final_among(self, scan_ids: list[str]) -> set[str]:
+        """Which of `scan_ids` have their final result (the ids of final results are read once)."""
+        if self._final_ids is None:
+            await self._single_flight("final-ids", self._read_final_ids)
+        known = self._final_ids
+        assert known is not None
+        return {i for i in scan_ids if i in known or self._finals.get(i, (0.0, False))[1]}
+
+    async def _read_final_ids(self) -> None:
+        cursor = self.db.results.find({"is_final": True}, {"scan_id": 1, "_id": 0})
+        found = {str(d["scan_id"]) async for d in cursor}
+        if self._final_ids is None:
+            self._final_ids = found
+        else:  # a put_result while reading
+            self._final_ids |= found
 
     # -- queries for runners ------------------------------------------------------------------
     async def active_instances(self) -> list[Manifest]:

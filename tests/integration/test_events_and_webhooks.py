@@ -4,6 +4,7 @@ through a receiver that fails at first, ETags (304) on status, manifest and resu
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -17,6 +18,8 @@ import tornado.netutil
 import tornado.web
 
 from skydriver.app import SkyDriver
+from skydriver.store.events import COUNTER_ID, EventStore
+from skyscan_contract.documents import ScanEventType
 from tests.conftest import headers, running_skydriver
 from tests.helpers import scan_body, wait_for
 
@@ -195,3 +198,20 @@ async def test_cors_only_for_configured_origins(tmp_path: Path) -> None:
             assert "Access-Control-Allow-Origin" not in other.headers
             got = await anon.get("/healthz", headers={"Origin": origin})
             assert got.headers["Access-Control-Allow-Origin"] == origin
+
+
+async def test_events_appended_at_once_get_distinct_numbers_and_a_lagging_counter_catches_up(
+    skydriver: SkyDriver,
+) -> None:
+    """FerretDB can answer two concurrent `$inc`s of the counter with one number; the events of one
+    process are numbered one at a time, and a counter left behind the log (another process) is
+    brought forward instead of failing the write."""
+    events = EventStore(skydriver.db)
+    appended = await asyncio.gather(
+        *(events.append(f"scan{i % 3}", ScanEventType.QUEUED) for i in range(40))
+    )
+    assert sorted(e.seq for e in appended) == list(range(1, 41))
+    await skydriver.db.counters.update_one({"_id": COUNTER_ID}, {"$set": {"seq": 5}})
+    late = await events.append("scan0", ScanEventType.STARTED)
+    assert late.seq == 41
+    assert [e.seq for e in await events.since(39)] == [40, 41]

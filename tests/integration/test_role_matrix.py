@@ -4,7 +4,8 @@ nothing), checked against a table written by hand from the API reference (`share
 a wrong declaration fails here.
 
 Callers: no token; a user token; a system token (unscoped, as SkyDriver's own sidecars); a system token scoped to
-the scan in the path (what a scan's server and client manager get); a system token scoped to another scan.
+the scan in the path (what a scan's server and client manager get); a system token scoped to another scan; a
+viewer token (read-only: the user's GET routes and nothing else, README "Web dashboard").
 Every request is one that passes validation, so an allowed caller gets the route's real answer (the status in
 the table) and a refused one gets 403: "authentication failed: no token" without a token, "authorization failed: <reason>"
 otherwise ("wrong scan" for the other scan's token on a route the system role may call). Each caller works on a scan of its own, so what one caller changes (a PATCH, a DELETE) cannot change
@@ -26,7 +27,8 @@ from tests.conftest import headers
 from tests.helpers import scan_body, wait_for
 
 NONE, USER, SYSTEM, THIS, OTHER = "none", "user", "system", "system/this scan", "system/other scan"
-CALLERS = (NONE, USER, SYSTEM, THIS, OTHER)
+VIEWER = "viewer"
+CALLERS = (NONE, USER, SYSTEM, THIS, OTHER, VIEWER)
 AUTHENTICATION_FAILED = "authentication failed"
 AUTHORIZATION_FAILED = "authorization failed"
 AUTHORIZATION_REASONS = ("wrong role", "wrong scan", "a token limited to one scan cannot do this")
@@ -42,6 +44,7 @@ class Row(NamedTuple):
     system: int
     this: int
     other: int
+    viewer: int
     body: Body = None
     #: a server-sent-event stream: the status is read from the headers, then the stream is left
     stream: bool = False
@@ -69,56 +72,75 @@ def _workforce(scan_id: str) -> dict[str, Any]:
 #   U = user only, S = system only, U+S = both (reference §2 "Roles"); a scoped system token opens only routes
 #   whose scan_id is its scan (README, "Using it": the scan's instance gets "a system token scoped to that scan").
 MATRIX: list[Row] = [
-    #    method    path                                       none user sys  this other
+    #    method    path                                       none user sys  this other viewer
     # the API document, public: README "served at GET /openapi.json" (the API routes all need a token)
-    Row("GET",    "/openapi.json",                             200, 200, 200, 200, 200),
+    Row("GET",    "/openapi.json",                             200, 200, 200, 200, 200, 200),
     # health, public: the Kubernetes probes and the Docker HEALTHCHECK call it without a token
-    Row("GET",    "/healthz",                                  200, 200, 200, 200, 200),
-    Row("GET",    "/",                                         403, 200, 403, 403, 403),  # U
-    Row("POST",   "/scans/find",                               403, 200, 403, 403, 403,
+    Row("GET",    "/healthz",                                  200, 200, 200, 200, 200, 200),
+    Row("GET",    "/",                                         403, 200, 403, 403, 403, 200),  # U
+    Row("POST",   "/scans/find",                               403, 200, 403, 403, 403, 403,
         lambda s: {"filter": {"scan_id": s}}),                                            # U
-    Row("GET",    "/scans/backlog",                            403, 200, 403, 403, 403),  # U
+    Row("GET",    "/scans/backlog",                            403, 200, 403, 403, 403, 200),  # U
     # ours: push instead of poll (README "Events and webhooks")
-    Row("GET",    "/scans/events",                             403, 200, 403, 403, 403, stream=True),
-    Row("GET",    "/scan/{scan_id}/events",                    403, 200, 200, 200, 403, stream=True),
-    Row("GET",    "/webhooks",                                 403, 200, 403, 403, 403),
-    Row("POST",   "/webhooks",                                 403, 200, 403, 403, 403,
+    Row("GET",    "/scans/events",                             403, 200, 403, 403, 403, 200, stream=True),
+    Row("GET",    "/scan/{scan_id}/events",                    403, 200, 200, 200, 403, 200, stream=True),
+    Row("GET",    "/webhooks",                                 403, 200, 403, 403, 403, 200),
+    Row("POST",   "/webhooks",                                 403, 200, 403, 403, 403, 403,
         lambda s: {"url": "http://127.0.0.1:9/hook", "scan_id": s}),
-    Row("GET",    "/webhooks/{webhook_id}",                    403, 200, 403, 403, 403),
-    Row("DELETE", "/webhooks/{webhook_id}",                    403, 200, 403, 403, 403),
-    Row("POST",   "/scan",                                     403, 200, 403, 403, 403,
+    Row("GET",    "/webhooks/{webhook_id}",                    403, 200, 403, 403, 403, 404),
+    Row("DELETE", "/webhooks/{webhook_id}",                    403, 200, 403, 403, 403, 403),
+    Row("POST",   "/scan",                                     403, 200, 403, 403, 403, 403,
         lambda s: scan_body()),                                                           # U
-    Row("GET",    "/scan-request/{scan_id}",                   403, 200, 403, 403, 403),  # U
-    Row("GET",    "/scan/{scan_id}",                           403, 200, 200, 200, 403),  # U+S
-    Row("GET",    "/scan/{scan_id}/manifest",                  403, 200, 200, 200, 403),  # U+S (the scanner reads it)
-    Row("PATCH",  "/scan/{scan_id}/manifest",                  403, 403, 200, 200, 403,
+    Row("GET",    "/scan-request/{scan_id}",                   403, 200, 403, 403, 403, 200),  # U
+    Row("GET",    "/scan/{scan_id}",                           403, 200, 200, 200, 403, 200),  # U+S
+    Row("GET",    "/scan/{scan_id}/manifest",                  403, 200, 200, 200, 403, 200),  # U+S (the scanner reads it)
+    Row("PATCH",  "/scan/{scan_id}/manifest",                  403, 403, 200, 200, 403, 403,
         _progress_patch),                                                                 # S: the scanner's progress
-    Row("GET",    "/scan/{scan_id}/i3-event",                  403, 200, 200, 200, 403),  # U+S (the scanner's event)
-    Row("GET",    "/scan/{scan_id}/status",                    403, 200, 200, 200, 403),  # U+S (kill-switch poll)
-    Row("GET",    "/scan/{scan_id}/logs",                      403, 200, 403, 403, 403),  # U
+    Row("GET",    "/scan/{scan_id}/i3-event",                  403, 200, 200, 200, 403, 200),  # U+S (the scanner's event)
+    Row("GET",    "/scan/{scan_id}/status",                    403, 200, 200, 200, 403, 200),  # U+S (kill-switch poll)
+    Row("GET",    "/scan/{scan_id}/logs",                      403, 200, 403, 403, 403, 200),  # U
     # U in the original; here also S: a restarted scanner server reads its partial result to resume (README)
-    Row("GET",    "/scan/{scan_id}/result",                    403, 200, 200, 200, 403),
-    Row("PUT",    "/scan/{scan_id}/result",                    403, 403, 200, 200, 403,
+    Row("GET",    "/scan/{scan_id}/result",                    403, 200, 200, 200, 403, 200),
+    Row("PUT",    "/scan/{scan_id}/result",                    403, 403, 200, 200, 403, 403,
         _partial_result),                                                                 # S: the scanner's results
     # ours, in place of EWMS (README "Differences"): the client manager's report and its worker requests
-    Row("GET",    "/scan/{scan_id}/workforce",                 403, 403, 200, 200, 403),  # S
-    Row("PUT",    "/scan/{scan_id}/workforce",                 403, 403, 200, 200, 403,
+    Row("GET",    "/scan/{scan_id}/workforce",                 403, 403, 200, 200, 403, 403),  # S
+    Row("PUT",    "/scan/{scan_id}/workforce",                 403, 403, 200, 200, 403, 403,
         _workforce),                                                                      # S
     # U+S (the original's pod watchdog); never a scan instance's own token (security audit #5)
-    Row("POST",   "/scan/{scan_id}/actions/rescan",            403, 200, 200, 403, 403,
+    Row("POST",   "/scan/{scan_id}/actions/rescan",            403, 200, 200, 403, 403, 403,
         lambda s: {}),
-    Row("POST",   "/scan/{scan_id}/actions/add-workers",       403, 200, 403, 403, 403,
+    Row("POST",   "/scan/{scan_id}/actions/add-workers",       403, 200, 403, 403, 403, 403,
         lambda s: {"n_workers": 1, "cluster_location": "local"}),                         # U
-    Row("DELETE", "/scan/{scan_id}",                           403, 200, 403, 403, 403,
+    # ours: the dashboard's summaries (README "Web dashboard"); U, so a viewer's too
+    Row("GET",    "/scans/summaries",                          403, 200, 403, 403, 403, 200),
+    Row("GET",    "/scan/{scan_id}/summary",                   403, 200, 403, 403, 403, 200),
+    # the dashboard's pages: without a session a page redirects to sign-in; people (user, viewer) only
+    Row("GET",    "/dashboard",                                302, 200, 403, 403, 403, 200),
+    Row("GET",    "/dashboard/scan/{scan_id}",                 302, 200, 403, 403, 403, 200),
+    # signing in and out, and the assets: public (a sign-in code or a session cookie is the credential)
+    Row("GET",    "/dashboard/signin",                         200, 200, 200, 200, 200, 200),
+    Row("GET",    "/dashboard/signin/callback",                404, 404, 404, 404, 404, 404),  # local mode
+    Row("POST",   "/dashboard/session",                        400, 400, 400, 400, 400, 400,
+        lambda s: {}),                                                                    # no code
+    Row("DELETE", "/dashboard/session",                        204, 204, 204, 204, 204, 204),
+    Row("GET",    "/dashboard/static/{path}",                  200, 200, 200, 200, 200, 200),
+    Row("HEAD",   "/dashboard/static/{path}",                  200, 200, 200, 200, 200, 200),
+    Row("DELETE", "/scan/{scan_id}",                           403, 200, 403, 403, 403, 403,
         lambda s: {}),                                                                    # U (last: it deletes)
 ]
 # fmt: on
 
 
 def expected(row: Row, caller: str) -> int:
-    return {NONE: row.none, USER: row.user, SYSTEM: row.system, THIS: row.this, OTHER: row.other}[
-        caller
-    ]
+    return {
+        NONE: row.none,
+        USER: row.user,
+        SYSTEM: row.system,
+        THIS: row.this,
+        OTHER: row.other,
+        VIEWER: row.viewer,
+    }[caller]
 
 
 def refusal_problem(row: Row, caller: str, answer: Any) -> str | None:
@@ -203,13 +225,14 @@ async def test_every_caller_gets_what_the_table_says(held_skydriver: SkyDriver) 
         SYSTEM: headers(sky, Role.SYSTEM),
         THIS: headers(sky, Role.SYSTEM, scan_id=scans[THIS]),
         OTHER: headers(sky, Role.SYSTEM, scan_id=decoy),
+        VIEWER: headers(sky, Role.VIEWER),
     }
     mismatches: list[str] = []
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         for row in MATRIX:
             for caller in CALLERS:
                 scan_id = scans[caller]
-                path = row.path.format(scan_id=scan_id, webhook_id=webhook_id)
+                path = row.path.format(scan_id=scan_id, webhook_id=webhook_id, path="dashboard.css")
                 body = row.body(scan_id) if row.body is not None else None
                 if row.stream:
                     async with client.stream(

@@ -558,7 +558,7 @@ async def test_every_route_checks_roles_both_ways(
                     )
                 checked += 1
         assert (await anon.get("/openapi.json")).status_code == 200  # the API document is public
-    assert checked == sum(1 for _, h in ROUTES for r in handler_roles(h).values() if r) == 24
+    assert checked == sum(1 for _, h in ROUTES for r in handler_roles(h).values() if r) == 26
 
 
 async def test_system_caller_gets_the_event_in_the_manifest(

@@ -576,7 +576,8 @@ async def test_scoped_principal_needs_a_scan_route() -> None:
 
 
 def test_roles_are_recorded() -> None:
-    assert declared_roles(FakeHandler.get) == (Role.USER, Role.SYSTEM)
+    # a user's read is a viewer's too (README "Security model")
+    assert declared_roles(FakeHandler.get) == (Role.USER, Role.SYSTEM, Role.VIEWER)
     assert getattr(FakeHandler.patch, ROLES_ATTR) == (Role.SYSTEM,)
     assert FakeHandler.get.__name__ == "get"  # functools.wraps kept the name for logs and docs
 
@@ -589,7 +590,7 @@ def test_roles_are_recorded() -> None:
 
         async def delete(self) -> None: ...
 
-    assert handler_roles(Routes) == {"GET": (Role.USER, Role.SYSTEM)}
+    assert handler_roles(Routes) == {"GET": (Role.USER, Role.SYSTEM, Role.VIEWER)}
     assert undeclared_methods(Routes) == ["DELETE"]
 
 
@@ -613,3 +614,35 @@ def test_bad_declarations_fail_at_class_definition() -> None:
         class _Sync(Bare):
             @requires(Role.USER)  # type: ignore[arg-type]
             def get(self) -> None: ...
+
+
+def test_the_viewer_role_reads_only() -> None:
+    """`Role.VIEWER` is granted with `Role.USER` on get/head only, and cannot be declared on a write."""
+
+    class Routes(tornado.web.RequestHandler):
+        async def current_principal(self) -> Principal:
+            raise NotImplementedError
+
+        @requires(Role.USER)
+        async def head(self) -> None: ...
+
+        @requires(Role.USER)
+        async def post(self) -> None: ...
+
+        @requires(Role.SYSTEM)
+        async def put(self) -> None: ...
+
+    assert handler_roles(Routes) == {
+        "HEAD": (Role.USER, Role.VIEWER),
+        "POST": (Role.USER,),
+        "PUT": (Role.SYSTEM,),
+    }
+    with pytest.raises(TypeError, match="viewer role may not call it"):
+
+        class Bad(tornado.web.RequestHandler):
+            @requires(Role.USER, Role.VIEWER)
+            async def delete(self) -> None: ...
+
+    assert roles_from_claims(
+        {"resource_access": {"skydriver-external": {"roles": ["viewers"]}}}
+    ) == {Role.VIEWER}
