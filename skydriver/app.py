@@ -18,10 +18,12 @@ from .rest.base import AppContext, NotFoundHandler
 from .rest.routes import routes
 from .runners.backlog import BacklogRunner
 from .runners.instances import InstanceWatcher
+from .runners.products import ProductsRunner
 from .runners.reconcile import reconcile
 from .settings import Settings
 from .store.backlog import BacklogStore
 from .store.db import Database, connect
+from .store.products import ProductStore
 from .store.scans import ScanStore
 
 LOG = logging.getLogger(__name__)
@@ -37,12 +39,15 @@ class SkyDriver:
     watcher: InstanceWatcher | None = None
     token_issuer: LocalKeyAuthenticator | None = None
     broker: BrokerAccounts | None = None
+    products: ProductsRunner | None = None
 
     async def stop(self, stop_instances: bool = True) -> None:
         self.server.stop()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.products is not None:
+            await self.products.close()
         if stop_instances and self.watcher is not None:
             await self.watcher.stop_all()
         if self.broker is not None:
@@ -103,8 +108,20 @@ async def start(
         settings, scans, backlog, make_launcher, launchers, instance_token, broker
     )
     watcher = InstanceWatcher(settings, scans, make_launcher, launchers, broker)
+    products = ProductStore(db)
+    product_builds = ProductsRunner(settings, scans, products)
     background: list[asyncio.Task[None]] = []
-    ctx = AppContext(settings, scans, backlog, runner.wake, authenticator, db, background)
+    ctx = AppContext(
+        settings,
+        scans,
+        backlog,
+        runner.wake,
+        authenticator,
+        db,
+        products,
+        product_builds,
+        background,
+    )
     server = tornado.httpserver.HTTPServer(
         make_app(ctx),
         max_body_size=settings.max_request_body_bytes,
@@ -113,11 +130,19 @@ async def start(
     )
     server.add_sockets(sockets)
     sky = SkyDriver(
-        settings, db, server, settings.port, watcher=watcher, token_issuer=issuer, broker=broker
+        settings,
+        db,
+        server,
+        settings.port,
+        watcher=watcher,
+        token_issuer=issuer,
+        broker=broker,
+        products=product_builds,
     )
     background += [
         asyncio.create_task(runner.run_forever(), name="backlog-runner"),
         asyncio.create_task(watcher.run_forever(), name="instance-watcher"),
+        asyncio.create_task(product_builds.run_forever(), name="products-runner"),
     ]
     sky.tasks = background
     LOG.info("SkyDriver listening on %s", settings.url)

@@ -30,9 +30,11 @@ from skyscan_contract.errors import (
 )
 
 from ..auth import AUTHORIZATION_FAILED, Authenticator, Principal, Role, declared_roles
+from ..runners.products import ProductsRunner
 from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.db import Database
+from ..store.products import ProductStore
 from ..store.scans import ScanStore
 
 LOG = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class AppContext:
     wake_backlog: Any  # asyncio.Event set when a scan is queued
     authenticator: Authenticator
     db: Database
+    products: ProductStore
+    #: builds the sky products of each result version (and answers position queries)
+    product_builds: ProductsRunner
     #: the background runners (backlog runner, instance watcher): /healthz checks they are alive
     background: list[asyncio.Task[None]] = field(default_factory=list)
 

@@ -1,5 +1,6 @@
 """The MongoDB database: collections of the original (Manifests, Results, ScanBacklog, ScanRequests,
-I3Events) through PyMongo's asyncio API, and their unique indexes."""
+I3Events) and ours (ProductIndex, Products: the sky products) through PyMongo's asyncio API, and their
+unique indexes."""
 
 from __future__ import annotations
 
@@ -41,6 +42,16 @@ class Database:
     def i3_events(self) -> AsyncCollection[Doc]:
         return self.db["I3Events"]
 
+    @property
+    def product_index(self) -> AsyncCollection[Doc]:
+        """Ours: one document per scan, which version of its sky products is served (store/products.py)."""
+        return self.db["ProductIndex"]
+
+    @property
+    def products(self) -> AsyncCollection[Doc]:
+        """Ours: the sky products' bytes, one document per scan, version, product and chunk."""
+        return self.db["Products"]
+
     async def ensure_indexes(self) -> None:
         await self.manifests.create_index("scan_id", name="scan_id_index", unique=True)
         await self.manifests.create_index("ewms_workflow_id", name="ewms_workflow_id_index")
@@ -54,6 +65,17 @@ class Database:
         await self.backlog.create_index([("priority", DESCENDING)], name="priority_index")
         await self.scan_requests.create_index("scan_id", name="scan_id_index", unique=True)
         await self.i3_events.create_index("i3_event_id", name="i3_event_id_index", unique=True)
+        await self.product_index.create_index("scan_id", name="scan_id_index", unique=True)
+        await self.products.create_index(
+            [
+                ("scan_id", ASCENDING),
+                ("version", ASCENDING),
+                ("name", ASCENDING),
+                ("chunk", ASCENDING),
+            ],
+            name="scan_version_name_chunk_index",
+            unique=True,
+        )
 
     async def ping(self) -> None:
         """Raises if the database does not answer."""

@@ -91,6 +91,10 @@ MATRIX: list[Row] = [
         _partial_result),                                                                 # S: the scanner's results
     # ours, in place of EWMS (README "Differences"): the client manager's report and its worker requests
     Row("GET",    "/scan/{scan_id}/workforce",                 403, 403, 200, 200, 403),  # S
+    # ours (README "Sky products"): U, and S as for the result (a scan's token reads its own scan's);
+    # no result yet, so the index says so (200) and a product is 404
+    Row("GET",    "/scan/{scan_id}/products",                  403, 200, 200, 200, 403),  # U+S
+    Row("GET",    "/scan/{scan_id}/products/{name}",           403, 404, 404, 404, 403),  # U+S
     Row("PUT",    "/scan/{scan_id}/workforce",                 403, 403, 200, 200, 403,
         _workforce),                                                                      # S
     # U+S (the original's pod watchdog); never a scan instance's own token (security audit #5)
@@ -177,7 +181,7 @@ async def test_every_caller_gets_what_the_table_says(held_skydriver: SkyDriver) 
         for row in MATRIX:
             for caller in CALLERS:
                 scan_id = scans[caller]
-                path = row.path.format(scan_id=scan_id)
+                path = row.path.format(scan_id=scan_id, name="stats.json")
                 body = row.body(scan_id) if row.body is not None else None
                 resp = await client.request(
                     row.method, path, json=body, headers=caller_headers[caller]
