@@ -245,9 +245,11 @@ async def test_partial_products_are_served_then_replaced_by_the_final_ones(sky: 
         stats = json.loads(resp.content)
         assert stats["scan"]["complete"] is True and stats["scan"]["nsides"] == [8, 64, 512]
         assert resp.headers["Etag"] == final["products"][7]["etag"]
-    # the partial version's bytes are gone: only the latest version is kept
-    versions = await sky.db.products.distinct("version", {"scan_id": scan_id})
-    assert versions == [2]
+
+    async def only_the_latest_kept() -> bool:  # the older bytes go right after the flip
+        return await sky.db.products.distinct("version", {"scan_id": scan_id}) == [2]
+
+    await wait_for(only_the_latest_kept, 30, "the partial version's bytes to be deleted")
 
 
 async def test_if_none_match_gives_304_for_the_current_etag_only(sky: SkyDriver) -> None:
@@ -405,12 +407,19 @@ async def test_a_newer_result_supersedes_those_that_arrive_during_a_build(
             await put_result(sky, scan_id, final_result(), is_final=True)  # version 3
         final = await served_version(client, scan_id, 3)
         assert final["is_final"] is True
-    built = [
-        int(m.group(1))
-        for r in caplog.records
-        if (m := re.search(r"products of result version (\d+) \(\w+\) served", r.getMessage()))
-    ]
-    assert built == [1, 3]  # 2 was superseded before its turn came
+
+    def built() -> list[int]:
+        return [
+            int(m.group(1))
+            for r in caplog.records
+            if (m := re.search(r"products of result version (\d+) \(\w+\) served", r.getMessage()))
+        ]
+
+    async def logged() -> bool:  # the runner logs right after serving
+        return 3 in built()
+
+    await wait_for(logged, 30, "the runner to log version 3")
+    assert built() == [1, 3]  # 2 was superseded before its turn came
 
 
 async def test_products_queued_when_skydriver_stops_are_made_after_its_restart(
