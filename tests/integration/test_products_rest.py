@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -161,6 +162,7 @@ def etag_of(data: bytes) -> str:
 async def products_process_held(sky: SkyDriver, tmp_path: Path) -> AsyncIterator[Path]:
     """Keep the products process busy until the block ends (or the test creates the yielded file)."""
     assert sky.products is not None
+    tmp_path.mkdir(parents=True, exist_ok=True)
     started, release = tmp_path / "held-started", tmp_path / "held-release"
     held = asyncio.create_task(
         sky.products.workers.call(
@@ -434,7 +436,9 @@ async def test_products_queued_when_skydriver_stops_are_made_after_its_restart(
         async with products_process_held(first, tmp_path):
             pids = first.products.workers.pids()
             await put_result(first, scan_id, final_result(), is_final=True)
-            await first.stop()
+            await asyncio.wait_for(
+                first.stop(), 30
+            )  # the busy products process is ended, not awaited
         assert pids and not any(os.path.exists(f"/proc/{pid}") for pid in pids)
         second = await start_test_skydriver(
             tmp_path, {"held": HeldLauncher}, launcher="held", mongodb_database=database
@@ -447,6 +451,49 @@ async def test_products_queued_when_skydriver_stops_are_made_after_its_restart(
             await second.stop()
     finally:
         await drop_database(database)
+
+
+async def test_an_overlong_build_and_a_dead_products_process_are_failures_that_pass(
+    tmp_path: Path,
+) -> None:
+    """A build over SKYDRIVER_PRODUCTS_BUILD_TIMEOUT_S (here: one waiting behind a held process) has its
+    process killed and is recorded as failed; so is a build whose process is killed from outside. Each
+    time the next result gets a new products process and its products."""
+    async with held_sky(tmp_path, products_build_timeout_s=3) as sky, user(sky) as client:
+        assert sky.products is not None
+        workers = sky.products.workers
+        scan_id = await new_scan(client)
+        async with products_process_held(sky, tmp_path / "a"):
+            held_pids = workers.pids()
+            await put_result(sky, scan_id, partial_result(), is_final=False)
+            failed = await index_when(
+                client, scan_id, "the timeout", lambda i: i["state"] == "failed"
+            )
+        assert failed["error"]["message"] == (
+            "the build took longer than SKYDRIVER_PRODUCTS_BUILD_TIMEOUT_S (3 s)"
+        )
+        assert held_pids and not any(os.path.exists(f"/proc/{pid}") for pid in held_pids)
+        # (the next build starts a new process, whose imports alone may take 3 s on a busy machine)
+        sky.settings.products_build_timeout_s = BUILD_S
+        await put_result(sky, scan_id, partial_result(), is_final=False)
+        await served_version(client, scan_id, 2)
+        assert workers.pids() and workers.pids() != held_pids
+
+        async with products_process_held(sky, tmp_path / "b"):
+            await put_result(sky, scan_id, partial_result(), is_final=False)
+            await index_when(
+                client, scan_id, "version 3 to wait", lambda i: i["building_version"] == 3
+            )
+            for pid in workers.pids():
+                os.kill(pid, signal.SIGKILL)
+            failed = await index_when(
+                client, scan_id, "the death", lambda i: i["state"] == "failed"
+            )
+        assert failed["error"]["message"] == "the builder process died (out of memory or killed?)"
+        assert failed["version"] == 2  # still served
+        await put_result(sky, scan_id, final_result(), is_final=True)
+        final = await served_version(client, scan_id, 4)
+        assert final["is_final"] is True and final["error"] is None
 
 
 # -- rescans ------------------------------------------------------------------------------------------
