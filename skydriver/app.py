@@ -25,11 +25,13 @@ from .rest.base import AppContext, NotFoundHandler
 from .rest.routes import routes
 from .runners.backlog import BacklogRunner
 from .runners.instances import InstanceWatcher
+from .runners.products import ProductsRunner
 from .runners.reconcile import reconcile
 from .runners.webhooks import WebhookRunner
 from .settings import Settings
 from .store.backlog import BacklogStore
 from .store.db import Database, connect, redacted_uri
+from .store.products import ProductStore
 from .store.scans import ScanStore
 from .store.webhooks import WebhookStore
 
@@ -46,6 +48,7 @@ class SkyDriver:
     watcher: InstanceWatcher | None = None
     token_issuer: LocalKeyAuthenticator | None = None
     broker: BrokerAccounts | None = None
+    products: ProductsRunner | None = None
 
     async def stop(self, stop_instances: bool = True) -> None:
         self.server.stop()
@@ -55,6 +58,8 @@ class SkyDriver:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.products is not None:
+            await self.products.close()
         if stop_instances and self.watcher is not None:
             await self.watcher.stop_all()
         if self.broker is not None:
@@ -132,6 +137,8 @@ async def start(
         settings, scans, backlog, make_launcher, launchers, instance_token, broker
     )
     watcher = InstanceWatcher(settings, scans, make_launcher, launchers, broker)
+    products = ProductStore(db)
+    product_builds = ProductsRunner(settings, scans, products)
     background: list[asyncio.Task[None]] = []
     webhooks = WebhookStore(db)
     sessions = SessionStore(db, public_url=settings.url, ttl_s=auth_settings.session_ttl_s)
@@ -158,6 +165,8 @@ async def start(
         authenticator,
         db,
         webhooks,
+        products,
+        product_builds,
         background,
         sessions=sessions,
         signin=signin,
@@ -170,7 +179,14 @@ async def start(
     )
     server.add_sockets(sockets)
     sky = SkyDriver(
-        settings, db, server, settings.port, watcher=watcher, token_issuer=issuer, broker=broker
+        settings,
+        db,
+        server,
+        settings.port,
+        watcher=watcher,
+        token_issuer=issuer,
+        broker=broker,
+        products=product_builds,
     )
     background += [
         asyncio.create_task(runner.run_forever(), name="backlog-runner"),
@@ -178,6 +194,7 @@ async def start(
         asyncio.create_task(
             WebhookRunner(settings, scans.events, webhooks).run_forever(), name="webhook-runner"
         ),
+        asyncio.create_task(product_builds.run_forever(), name="products-runner"),
     ]
     sky.tasks = background
     LOG.debug("SkyDriver listening on %s", settings.url)  # `skydriver serve` prints it

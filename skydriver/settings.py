@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from skyscan_contract.settings import ServerSettings, check_instance_env, env_name
+
+#: the GCN schema's `alert_tense` values (the products library's `ALERT_TENSES`, which SkyDriver does not
+#: import: a unit test checks both agree)
+AlertTense = Literal["current", "archival", "planned", "injection", "commanded", "test"]
+#: the products library's `Convention` values
+ProbabilityConvention = Literal["calibrated", "wilks"]
 
 
 def default_state_dir() -> Path:
@@ -182,7 +189,41 @@ class Settings(BaseSettings):
     read_cache_ttl_s: float = Field(
         1.0, ge=0, description="status reads may answer from a copy this old (writes refresh it)"
     )
+    products_alert_tense: AlertTense = Field(
+        "test",
+        description="`alert_tense` of the sky products' GCN notice (`current` for real alerts)",
+    )
+    products_convention: ProbabilityConvention = Field(
+        "calibrated",
+        description="likelihood -> probability of the sky products: `calibrated` (the calibrated 90% "
+        "level, systematic included) or `wilks`",
+    )
+    products_smoothing_deg: float | None = Field(
+        None,
+        gt=0,
+        le=90,
+        description="Gaussian smoothing of the sky products' maps [deg] (unset: none)",
+    )
+    products_flat_nside: int | None = Field(
+        None,
+        description="nside of the flattened FITS product, a power of two <= 4096 (unset: finest)",
+    )
+    products_build_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="a sky products build taking longer is stopped and recorded as failed",
+    )
+    products_max_waiting_queries: int = Field(
+        8, ge=1, description="position queries (`stats.json?ra=&dec=`) waiting at once (503 above)"
+    )
     log_level: str = Field("INFO", description="log level of SkyDriver")
+
+    @field_validator("products_flat_nside")
+    @classmethod
+    def _flat_nside(cls, nside: int | None) -> int | None:
+        if nside is not None and (nside < 1 or nside & (nside - 1) or nside > 4096):
+            raise ValueError(f"{nside} is not a power of two up to 4096 (e.g. 512)")
+        return nside
 
     @field_validator("instance_env")
     @classmethod

@@ -7,6 +7,7 @@ with Client("http://127.0.0.1:8080", token=None) as sd:
     scan = sd.launch("event.json", real_event=True, nsides="1:0 2:12", cluster="local:2")
     status = sd.wait(scan.scan_id, on_progress=lambda p: print(p.pixels_done, p.pixels_generated))
     sky = sd.result(scan.scan_id)  # skyreader.SkyScanResult
+    stats = sd.product(scan.scan_id, "stats.json").data  # one of sd.products(scan.scan_id).products
 ```
 
 `AsyncClient` has the same methods, awaited. Every error is a `SkyDriverError`; the tree is in
@@ -25,6 +26,7 @@ from skyscan_contract.errors import (
 
 from ._client import AsyncClient, Client
 from ._errors import (
+    ProductsNotReady,
     ResultNotReady,
     ScanFailed,
     ServerError,
@@ -32,7 +34,17 @@ from ._errors import (
     UnexpectedResponse,
     WaitTimeout,
 )
-from ._models import Manifest, NSideProgress, ScanProgress, ScanRequest, ScanStatus, Workforce
+from ._models import (
+    Manifest,
+    NSideProgress,
+    Product,
+    ProductIndex,
+    ProductInfo,
+    ScanProgress,
+    ScanRequest,
+    ScanStatus,
+    Workforce,
+)
 
 __all__ = [
     "AsyncClient",
@@ -43,6 +55,10 @@ __all__ = [
     "Manifest",
     "NSideProgress",
     "PayloadTooLarge",
+    "Product",
+    "ProductIndex",
+    "ProductInfo",
+    "ProductsNotReady",
     "ResultNotReady",
     "ScanConflict",
     "ScanFailed",

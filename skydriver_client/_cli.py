@@ -7,6 +7,7 @@ skydriver scan submit EVENT_FILE --reco-algo NAME [--nsides 8:0 64:12 512:24] [-
 skydriver scan status ID
 skydriver scan wait ID [--poll-s S] [--timeout S]
 skydriver scan result ID [--output FILE]
+skydriver scan products ID [--output-dir DIR]
 skydriver scan delete ID [--force]
 skydriver scan rescan ID [--abort-first] [--replace]
 skydriver scans find --run R --event E [--include-deleted]
@@ -17,13 +18,15 @@ Options of every command (before or after it): `--url` (env `SKYDRIVER_URL`, def
 `submit` and `rescan` print the new scan's id alone on stdout (`SCAN_ID=$(skydriver scan submit ...)`), their
 messages on stderr; `submit --json` prints the manifest, and with `--wait` `{"manifest": ..., "status": ...}`. While waiting,
 progress goes to stderr: a live bar on a terminal, else one line per update. `result --output FILE` writes
-the serialized result, readable by `skyreader.SkyScanResult.read_json(FILE)`.
+the serialized result, readable by `skyreader.SkyScanResult.read_json(FILE)`. `products` lists the scan's
+sky products (`--json`: the index) and with `--output-dir` writes every product of the version served
+there (all of one result version) and prints each file it wrote.
 
 Exit codes:
     0  success
     1  the scan failed: it was aborted or deleted, or ended without a final result (or --timeout passed)
     2  usage or bad input: bad arguments, an unreadable event file, or the server said 400, 409, 413 or 422
-    3  not found: no such scan (404), or it has no result yet
+    3  not found: no such scan (404), or it has no result (or no sky products) yet
     4  authentication or authorization: the server said 401 or 403 (check --token / SKYDRIVER_TOKEN)
     5  SkyDriver is unreachable, or kept answering 5xx, after the retries
   130  interrupted (Ctrl-C); a scan being waited for goes on
@@ -51,8 +54,15 @@ from skyscan_contract.recos import RECOS
 
 from . import _core
 from ._client import Client
-from ._display import ProgressDisplay, manifest_line, result_text, status_text
-from ._errors import ResultNotReady, ScanFailed, ServiceUnavailable, UnexpectedResponse, WaitTimeout
+from ._display import ProgressDisplay, manifest_line, products_text, result_text, status_text
+from ._errors import (
+    ProductsNotReady,
+    ResultNotReady,
+    ScanFailed,
+    ServiceUnavailable,
+    UnexpectedResponse,
+    WaitTimeout,
+)
 
 COMMANDS = ("scan", "scans")
 OK, FAILED, USAGE, NOT_FOUND, AUTH, UNAVAILABLE, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
@@ -71,7 +81,7 @@ class ClientSettings(BaseSettings):
 def exit_code(error: SkyDriverError) -> int:
     if isinstance(error, ScanFailed | WaitTimeout):
         return FAILED
-    if isinstance(error, ScanNotFound | ResultNotReady):
+    if isinstance(error, ScanNotFound | ResultNotReady | ProductsNotReady):
         return NOT_FOUND
     if isinstance(error, Forbidden):
         return AUTH
@@ -196,6 +206,25 @@ def _result(client: Client, args: argparse.Namespace) -> int:
     return OK
 
 
+def _products(client: Client, args: argparse.Namespace) -> int:
+    if args.output_dir is None:
+        index = client.products(args.scan_id)
+        if args.json:
+            _print_json(index)
+        else:
+            print(products_text(index))
+        return OK
+    index, paths = client.download_products(args.scan_id, args.output_dir)
+    if args.json:
+        _print_json(index)
+        return OK
+    state = "final" if index.is_final else "partial"
+    print(f"scan {args.scan_id}: sky products of result version {index.version} ({state})")
+    for path in paths:
+        print(f"  wrote {path} ({path.stat().st_size} bytes)")
+    return OK
+
+
 def _delete(client: Client, args: argparse.Namespace) -> int:
     manifest = client.delete(args.scan_id, delete_completed_scan=args.force)
     _print_json(manifest) if args.json else print(
@@ -308,6 +337,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = action("result", _result, "show or save a scan's result")
     p.add_argument("scan_id", metavar="ID")
     p.add_argument("--output", "-o", metavar="FILE", help="write the result JSON here")
+    p = action("products", _products, "list or download a scan's sky products")
+    p.add_argument("scan_id", metavar="ID")
+    p.add_argument(
+        "--output-dir", "-o", metavar="DIR", help="write every product of the version served here"
+    )
     p = action("delete", _delete, "abort and delete a scan")
     p.add_argument("scan_id", metavar="ID")
     p.add_argument("--force", action="store_true", help="delete even a completed scan")

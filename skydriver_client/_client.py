@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -14,7 +15,7 @@ import httpx
 from skyscan_contract.nsides import DEFAULT_NSIDES
 
 from . import _core
-from ._models import Manifest, ScanProgress, ScanRequest, ScanStatus
+from ._models import Manifest, Product, ProductIndex, ScanProgress, ScanRequest, ScanStatus
 from ._types import ClustersInput, EventInput, Filter, NSidesInput, TimeoutInput
 
 if TYPE_CHECKING:
@@ -197,6 +198,42 @@ class Client(_Base):
         """The result document `{scan_id, skyscan_result, is_final}`, or `{}` before the first result."""
         return self._run(_core.result_json(scan_id, include_deleted))
 
+    # -- sky products -----------------------------------------------------------------------------
+    def products(self, scan_id: str, include_deleted: bool = False) -> ProductIndex:
+        """The index of the scan's sky products: the result version they are made from, each product's
+        name, content type, ETag and size, and the build state (see `ProductIndex`)."""
+        return self._run(_core.products(scan_id, include_deleted))
+
+    def product(
+        self,
+        scan_id: str,
+        name: str,
+        include_deleted: bool = False,
+        *,
+        ra: float | None = None,
+        dec: float | None = None,
+        radius_deg: float | None = None,
+    ) -> Product:
+        """One sky product (e.g. `skymap.multiorder.fits`, `stats.json`, `notice.json`) as served now.
+        For `stats.json`, `ra`/`dec` [deg] add the position's searched area and probability and
+        whether it is inside the 50/90 % regions (`radius_deg`: the probability in a cone). ScanNotFound
+        before the first result, ScanConflict while the first products are being made."""
+        return self._run(
+            _core.product(scan_id, name, include_deleted, ra=ra, dec=dec, radius_deg=radius_deg)
+        )
+
+    def download_products(
+        self, scan_id: str, output_dir: str | Path
+    ) -> tuple[ProductIndex, list[Path]]:
+        """Write every product of the version served to `output_dir`/<name>, all of one result
+        version; returns that version's index and the paths. ProductsNotReady if there are none yet."""
+        for _ in range(_core.DOWNLOAD_ATTEMPTS):
+            index = _core.products_ready(scan_id, self.products(scan_id))
+            got = [self.product(scan_id, p.name) for p in index.products]
+            if _core.one_version(index, got):
+                return index, _core.write_products(Path(output_dir), got)
+        raise _core.download_failed(scan_id)
+
     # -- finding ----------------------------------------------------------------------------------
     def find(
         self, filter: Filter, include_deleted: bool = False, projection: list[str] | None = None
@@ -360,6 +397,36 @@ class AsyncClient(_Base):
 
     async def result_json(self, scan_id: str, include_deleted: bool = False) -> dict[str, Any]:
         return await self._run(_core.result_json(scan_id, include_deleted))
+
+    async def products(self, scan_id: str, include_deleted: bool = False) -> ProductIndex:
+        """See `Client.products`."""
+        return await self._run(_core.products(scan_id, include_deleted))
+
+    async def product(
+        self,
+        scan_id: str,
+        name: str,
+        include_deleted: bool = False,
+        *,
+        ra: float | None = None,
+        dec: float | None = None,
+        radius_deg: float | None = None,
+    ) -> Product:
+        """See `Client.product`."""
+        return await self._run(
+            _core.product(scan_id, name, include_deleted, ra=ra, dec=dec, radius_deg=radius_deg)
+        )
+
+    async def download_products(
+        self, scan_id: str, output_dir: str | Path
+    ) -> tuple[ProductIndex, list[Path]]:
+        """See `Client.download_products`."""
+        for _ in range(_core.DOWNLOAD_ATTEMPTS):
+            index = _core.products_ready(scan_id, await self.products(scan_id))
+            got = [await self.product(scan_id, p.name) for p in index.products]
+            if _core.one_version(index, got):
+                return index, await asyncio.to_thread(_core.write_products, Path(output_dir), got)
+        raise _core.download_failed(scan_id)
 
     async def find(
         self, filter: Filter, include_deleted: bool = False, projection: list[str] | None = None

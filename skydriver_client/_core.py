@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import httpx
@@ -29,6 +30,7 @@ from skyscan_contract.errors import (
 )
 
 from ._errors import (
+    ProductsNotReady,
     ResultNotReady,
     ScanFailed,
     ServerError,
@@ -36,7 +38,7 @@ from ._errors import (
     UnexpectedResponse,
     WaitTimeout,
 )
-from ._models import Manifest, ScanProgress, ScanRequest, ScanStatus
+from ._models import Manifest, Product, ProductIndex, ScanProgress, ScanRequest, ScanStatus
 from ._types import Filter, TimeoutInput
 
 LOG = logging.getLogger("skydriver_client")
@@ -86,6 +88,7 @@ def forbidden_reason(message: str) -> str:
 
 
 _SCAN_ID = re.compile(r"^\w+$")
+_PRODUCT_NAME = re.compile(r"^[\w.\-]+$")
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ class Call(Generic[T]):
     params: Mapping[str, str] | None = None
     body: Any = None
     idempotent: bool = True
+    #: `decode` reads the `httpx.Response` itself (the answer is not JSON: a product's bytes)
+    raw: bool = False
 
 
 class Send(NamedTuple):
@@ -201,6 +206,8 @@ def redirect_target(response: httpx.Response, base_url: httpx.URL, hops: int) ->
 def decode(call: Call[T], response: httpx.Response, attempts: int) -> T:
     if not response.is_success:
         raise error_for(response, attempts)
+    if call.raw:
+        return call.decode(response)
     try:
         data = response.json()
     except ValueError as e:
@@ -337,6 +344,85 @@ def add_workers(scan_id: str, n_workers: int, cluster_location: str) -> Call[dic
     body = {"n_workers": n_workers, "cluster_location": cluster_location}
     path = scan_path(scan_id, "/actions/add-workers")
     return Call("POST", path, _object, body=body, idempotent=False)
+
+
+def products(scan_id: str, include_deleted: bool = False) -> Call[ProductIndex]:
+    params = {"include_deleted": _flag(include_deleted)}
+    return Call("GET", scan_path(scan_id, "/products"), ProductIndex.model_validate, params)
+
+
+def product(
+    scan_id: str,
+    name: str,
+    include_deleted: bool = False,
+    ra: float | None = None,
+    dec: float | None = None,
+    radius_deg: float | None = None,
+) -> Call[Product]:
+    """One product's bytes; `ra`, `dec` (and `radius_deg`) [deg]: a position query (`stats.json` only)."""
+    if not isinstance(name, str) or not _PRODUCT_NAME.match(name) or name in (".", ".."):
+        raise InvalidRequest(f"{name!r} is not a product name (e.g. 'stats.json')")
+    params = {"include_deleted": _flag(include_deleted)}
+    if ra is not None or dec is not None or radius_deg is not None:
+        if ra is None or dec is None:
+            raise InvalidRequest("a position query needs both ra and dec (degrees)")
+        params |= {"ra": repr(float(ra)), "dec": repr(float(dec))}
+        if radius_deg is not None:
+            params["radius"] = repr(float(radius_deg))
+
+    def read(response: httpx.Response) -> Product:
+        return Product(
+            name=name,
+            content_type=response.headers.get("Content-Type", ""),
+            etag=response.headers.get("Etag", ""),
+            data=response.content,
+        )
+
+    return Call("GET", scan_path(scan_id, f"/products/{name}"), read, params, raw=True)
+
+
+def products_ready(scan_id: str, index: ProductIndex) -> ProductIndex:
+    """`index` if it has products, else ProductsNotReady saying why."""
+    if index.version is not None:
+        return index
+    if index.state == "none":
+        why = "it has no result yet"
+    elif index.state == "failed" and index.error:
+        why = f"they could not be made from its result: {index.error.get('message')}"
+    else:
+        why = (
+            f"they are being made from its first result ({index.state}); try again in a few seconds"
+        )
+    raise ProductsNotReady(f"scan {scan_id} has no sky products yet: {why}")
+
+
+#: a download of every product starts again this often if a new version replaced them meanwhile
+DOWNLOAD_ATTEMPTS = 3
+
+
+def one_version(index: ProductIndex, got: list[Product]) -> bool:
+    """Whether the products downloaded after reading `index` are all that index's (same ETags): a new
+    result version may have replaced them between the requests."""
+    etags = {p.name: p.etag for p in index.products}
+    return len(got) == len(etags) and all(etags.get(p.name) == p.etag for p in got)
+
+
+def download_failed(scan_id: str) -> ProductsNotReady:
+    return ProductsNotReady(
+        f"the sky products of scan {scan_id} were replaced by newer ones {DOWNLOAD_ATTEMPTS} times "
+        "while being downloaded; try again"
+    )
+
+
+def write_products(directory: Path, got: list[Product]) -> list[Path]:
+    """Write each product to `directory`/<name> (the directory is made); returns the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for p in got:
+        path = directory / Path(p.name).name  # a name is a plain file name; never a path elsewhere
+        path.write_bytes(p.data)
+        paths.append(path)
+    return paths
 
 
 def scan_request(scan_id: str) -> Call[dict[str, Any]]:

@@ -8,7 +8,7 @@ import re
 import shutil
 from typing import Any, TextIO
 
-from ._models import Manifest, ScanProgress, ScanStatus
+from ._models import Manifest, ProductIndex, ScanProgress, ScanStatus
 
 BAR_WIDTH = 24
 
@@ -44,6 +44,28 @@ def progress_summary(progress: ScanProgress, with_eta: bool = True) -> str:
     if with_eta:
         parts.append(eta_text(progress))
     return ", ".join(parts)
+
+
+def products_text(index: ProductIndex) -> str:
+    """The sky products of a scan: what is served, and what is being made."""
+    if index.version is None:
+        head = f"scan {index.scan_id}: no sky products yet ({index.state})"
+    else:
+        state = "final" if index.is_final else "partial"
+        head = f"scan {index.scan_id}: sky products of result version {index.version} ({state})"
+        if index.state != "ready":
+            head += f"; result version {index.result_version} is {index.state}"
+    lines = [head]
+    if index.error:
+        lines.append(
+            f"  error (result version {index.error.get('version')}): {index.error.get('message')}"
+        )
+    width = max((len(p.name) for p in index.products), default=0)
+    lines += [
+        f'  {p.name:<{width}}  {p.size:>10,} bytes  {p.content_type}  {p.etag[:14]}…"'
+        for p in index.products
+    ]
+    return "\n".join(lines)
 
 
 def fraction_done(progress: ScanProgress) -> float:

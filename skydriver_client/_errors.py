@@ -12,6 +12,7 @@ SkyDriverError                    root; catch this to catch everything the clien
 │   └── ServerError     (5xx)     client: the service kept answering 5xx
 ├── UnexpectedResponse            client: the answer could not be understood (not JSON, wrong shape)
 ├── ResultNotReady                client: the scan has no result yet, not even a partial one
+├── ProductsNotReady              client: the scan has no sky products yet (no result, or being made)
 ├── ScanFailed                    client: `wait()` saw the scan end without a final result
 └── WaitTimeout                   client: `wait()` gave up after its `timeout_s`
 ```
@@ -52,6 +53,13 @@ class UnexpectedResponse(SkyDriverError):
 
 class ResultNotReady(SkyDriverError):
     """The scan exists but has no result yet, not even a partial one. `wait()` for it first."""
+
+    status = 0
+
+
+class ProductsNotReady(SkyDriverError):
+    """The scan has no sky products yet: no result, its first products are being made, or they could not
+    be made (the message says which). `products()` shows the state."""
 
     status = 0
 

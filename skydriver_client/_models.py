@@ -359,3 +359,53 @@ def _seconds(value: Any) -> float | None:
         return None
     days, hours, minutes, seconds = match.groups()
     return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+class ProductInfo(BaseModel):
+    """One sky product in the index: its file name, content type, strong ETag, size [bytes] and URL."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    content_type: str
+    etag: str
+    size: int
+    url: str = ""
+
+
+class ProductIndex(BaseModel):
+    """`GET /scan/{id}/products`: the sky products served for the scan's latest built result version.
+
+    `state` is `none` (no result yet), `queued` or `building` (a newer result version is being made into
+    products), `ready` (the products are those of the latest result) or `failed` (the latest could not
+    be made: `error`). `version` is None until the first products are ready; older products are served
+    while newer ones are made."""
+
+    model_config = ConfigDict(extra="allow")
+
+    scan_id: str
+    state: str
+    version: int | None = None
+    is_final: bool | None = None
+    built_at: float | None = None
+    build_s: float | None = None
+    products: list[ProductInfo] = Field(default_factory=list)
+    result_version: int = 0
+    building_version: int | None = None
+    error: dict[str, Any] | None = None
+
+    def get(self, name: str) -> ProductInfo | None:
+        return next((p for p in self.products if p.name == name), None)
+
+
+class Product(BaseModel):
+    """One sky product's bytes, as served: `name`, `content_type`, `etag` (quoted, strong) and `data`."""
+
+    name: str
+    content_type: str
+    etag: str
+    data: bytes
+
+    def text(self) -> str:
+        """The bytes as UTF-8 text (the JSON, GeoJSON and text products)."""
+        return self.data.decode()

@@ -5,6 +5,8 @@ HTTP layer)."""
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from skydriver.launch.base import InstanceCredentials, Launcher
@@ -68,3 +70,15 @@ class FailingLauncher(HeldLauncher):
 
     async def start(self, spec: InstanceSpec, credentials: InstanceCredentials) -> None:
         raise RuntimeError("scripted start failure")
+
+
+def hold_products_process(started: str, release: str, timeout_s: float = 120.0) -> str:
+    """Run in SkyDriver's products process (`ProductWorkers.call`): it keeps the process busy, so that
+    builds wait, until the test creates the file `release`; it creates `started` once it runs."""
+    Path(started).touch()
+    deadline = time.monotonic() + timeout_s
+    while not Path(release).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{release} was not created within {timeout_s} s")
+        time.sleep(0.02)
+    return "released"

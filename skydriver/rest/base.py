@@ -40,9 +40,11 @@ from ..auth import (
 from ..dashboard.listing import ScanList
 from ..dashboard.sessions import Session, SessionStore
 from ..dashboard.signin import SignIn
+from ..runners.products import ProductsRunner
 from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.db import Database
+from ..store.products import ProductStore
 from ..store.scans import ScanStore
 from ..store.webhooks import WebhookStore
 
@@ -60,6 +62,9 @@ class AppContext:
     authenticator: Authenticator
     db: Database
     webhooks: WebhookStore
+    products: ProductStore
+    #: builds the sky products of each result version (and answers position queries)
+    product_builds: ProductsRunner
     #: the background runners (backlog runner, instance watcher): /healthz checks they are alive
     background: list[asyncio.Task[None]] = field(default_factory=list)
     #: the web dashboard's sessions (a cookie where a bearer token is absent); None: no cookies

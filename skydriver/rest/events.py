@@ -105,7 +105,7 @@ class ScanEventsHandler(_EventStream):
             "The scan's events as server-sent events (Last-Event-ID resumes)",
             query=("last_event_id", "no_redirect", "summaries"),
             responses={404: "unknown scan"},
-            media_type="text/event-stream",
+            produces=("text/event-stream",),
         )
     }
 
@@ -122,7 +122,7 @@ class AllEventsHandler(_EventStream):
         "get": Op(
             "Every scan's events as server-sent events (Last-Event-ID resumes)",
             query=("last_event_id", "summaries"),
-            media_type="text/event-stream",
+            produces=("text/event-stream",),
         )
     }
 

@@ -26,8 +26,9 @@ class Op:
     responses: dict[int, str] = field(default_factory=dict)
     #: no token needed (`@public` on the method)
     public: bool = False
-    #: the media type of a 200 response (a server-sent event stream never ends)
-    media_type: str = "application/json"
+    #: content types of the 200 answer (JSON objects unless told otherwise; a server-sent event stream
+    #: never ends)
+    produces: tuple[str, ...] = ("application/json",)
 
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -56,11 +57,21 @@ QUERY_PARAMS: dict[str, dict[str, Any]] = {
         "type": "integer",
         "description": "resume after this event (as the Last-Event-ID header)",
     },
+    "ra": {"type": "number", "minimum": 0, "maximum": 360, "description": "right ascension [deg]"},
+    "dec": {"type": "number", "minimum": -90, "maximum": 90, "description": "declination [deg]"},
+    "radius": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 180,
+        "description": "radius of a cone around (ra, dec) [deg]",
+    },
 }
+#: a path parameter's pattern in the route table: `(?P<name>regex)`
+PATH_PARAM = re.compile(r"\(\?P<(\w+)>([^)]*)\)")
 
 
 def _path(pattern: str) -> str:
-    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)
+    path = PATH_PARAM.sub(r"{\1}", pattern)
     return path if path.startswith("/") else "/" + path
 
 
@@ -77,9 +88,9 @@ def build_openapi(routes: list[tuple[str, type]], version: str) -> dict[str, Any
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "string", "pattern": r"^\w+$"},
+                "schema": {"type": "string", "pattern": f"^{regex}$"},
             }
-            for name in re.findall(r"\{(\w+)\}", path)
+            for name, regex in PATH_PARAM.findall(pattern)
         ]
         item: dict[str, Any] = {}
         roles_by_method = handler_roles(handler)
@@ -97,10 +108,17 @@ def build_openapi(routes: list[tuple[str, type]], version: str) -> dict[str, Any
                 "responses": {
                     "200": {
                         "description": "OK",
-                        "content": {op.media_type: {"schema": OK_SCHEMAS[op.media_type]}},
+                        "content": {
+                            kind: {"schema": OK_SCHEMAS[kind]}
+                            if kind in OK_SCHEMAS and len(op.produces) == 1
+                            else {}
+                            for kind in op.produces
+                        },
                     },
                     **{
-                        str(code): {
+                        str(code): {"description": text}
+                        if code < 400
+                        else {
                             "description": text,
                             "content": {
                                 "application/json": {

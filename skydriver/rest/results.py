@@ -19,7 +19,7 @@ class ResultHandler(BaseHandler):
             responses={404: "unknown scan"},
         ),
         "put": Op(
-            "Store a partial or final result (scanner server)",
+            "Store a partial or final result (scanner server); its sky products are made next",
             body=ResultPutBody,
             responses={404: "unknown scan"},
         ),
@@ -42,7 +42,14 @@ class ResultHandler(BaseHandler):
     async def put(self, scan_id: str) -> None:
         body = self.parse(ResultPutBody)
         await self.writable_scan(scan_id, final_too=True)
-        self.send(result_dict(await self.ctx.scans.put_result(scan_id, body)))
+        stored = await self.ctx.scans.put_result(scan_id, body)
+        if stored is None:
+            self.send(result_dict(None))
+            return
+        # its sky products are made in the background (runners/products.py)
+        await self.ctx.products.result_stored(scan_id, stored.version, stored.result.is_final)
+        self.ctx.product_builds.submit(scan_id)
+        self.send(result_dict(stored.result))
 
 
 class WorkforceHandler(BaseHandler):

@@ -20,6 +20,7 @@ from .find import BacklogHandler, FindHandler, ScanRequestHandler
 from .health import HealthHandler
 from .manifest import I3EventHandler, LogsHandler, ManifestHandler, StatusHandler
 from .openapi import build_openapi
+from .products import ProductHandler, ProductIndexHandler
 from .results import ResultHandler, RootHandler, WorkforceHandler
 from .scans import ScanHandler, ScanLaunchHandler
 from .summaries import ScanSummariesHandler, ScanSummaryHandler
@@ -48,6 +49,8 @@ ROUTES: list[tuple[str, type]] = [
     (SCAN + r"/logs", LogsHandler),
     (SCAN + r"/result", ResultHandler),
     (SCAN + r"/workforce", WorkforceHandler),
+    (SCAN + r"/products", ProductIndexHandler),
+    (SCAN + r"/products/(?P<name>[\w.\-]+)", ProductHandler),
     (SCAN + r"/actions/rescan", RescanHandler),
     (SCAN + r"/actions/add-workers", AddWorkersHandler),
     # the web dashboard (pages, sign-in, assets: not API operations, so not in the OpenAPI document)

@@ -1,5 +1,6 @@
 """The MongoDB database: collections of the original (Manifests, Results, ScanBacklog, ScanRequests,
-I3Events) through PyMongo's asyncio API, and their unique indexes."""
+I3Events) and ours (ProductIndex, Products: the sky products) through PyMongo's asyncio API, and their
+unique indexes."""
 
 from __future__ import annotations
 
@@ -74,6 +75,16 @@ class Database:
         """OpenID sign-ins under way: state -> PKCE verifier and where to go after."""
         return self.db["DashboardOpenIDSignIns"]
 
+    @property
+    def product_index(self) -> AsyncCollection[Doc]:
+        """Ours: one document per scan, which version of its sky products is served (store/products.py)."""
+        return self.db["ProductIndex"]
+
+    @property
+    def products(self) -> AsyncCollection[Doc]:
+        """Ours: the sky products' bytes, one document per scan, version, product and chunk."""
+        return self.db["Products"]
+
     async def ensure_indexes(self) -> None:
         await self.manifests.create_index("scan_id", name="scan_id_index", unique=True)
         await self.manifests.create_index("ewms_workflow_id", name="ewms_workflow_id_index")
@@ -92,6 +103,17 @@ class Database:
         await self.webhooks.create_index("id", name="id_index", unique=True)
         await self.deliveries.create_index(
             [("subscription_id", ASCENDING), ("seq", ASCENDING)], name="delivery_index", unique=True
+        )
+        await self.product_index.create_index("scan_id", name="scan_id_index", unique=True)
+        await self.products.create_index(
+            [
+                ("scan_id", ASCENDING),
+                ("version", ASCENDING),
+                ("name", ASCENDING),
+                ("chunk", ASCENDING),
+            ],
+            name="scan_version_name_chunk_index",
+            unique=True,
         )
 
     async def ping(self) -> None:

@@ -5,7 +5,10 @@ The database form is this module's business. FerretDB v1 (our one-machine databa
 arrays or keys containing '.', which events (pulse rows), results (pixel rows) and the scanner's free-form
 reports ("done est. percent") are made of: those are stored as JSON text (`json_text`,
 `skyscan_result_json`, `<field>_json`), and `request_clusters` as a list of objects. The models are what
-the rest of SkyDriver sees."""
+the rest of SkyDriver sees.
+
+Each stored result has a `version` (1 for a scan's first PUT, then 2, 3, ...) and `stored_at`: the sky
+products (`store/products.py`) are built once per result version."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import time
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -100,6 +104,25 @@ def finished_nsides(progress: ProgressBody) -> list[int]:
         if generated > 0 and done >= generated and (later or ended):
             out.append(nside)
     return out
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A result just stored: the document, its version (1, 2, ... per scan: one per PUT) and when."""
+
+    result: ResultDoc
+    version: int
+    stored_at: float
+
+
+@dataclass(frozen=True)
+class StoredResultText:
+    """A stored result as its JSON text, with its version (0: stored before results had versions)."""
+
+    json_text: str
+    is_final: bool
+    version: int
+    stored_at: float
 
 
 def _decode_request(doc: Doc | None) -> ScanRequestDoc | None:
@@ -394,25 +417,29 @@ class ScanStore:
         async with self._locks[scan_id]:
             await self._set(scan_id, {"replaced_by_scan_id": new_scan_id})
 
-    async def put_result(self, scan_id: str, body: ResultPutBody) -> ResultDoc | None:
-        """Store a partial or final result (None: an empty result is not stored)."""
+    async def put_result(self, scan_id: str, body: ResultPutBody) -> StoredResult | None:
+        """Store a partial or final result as the scan's next result version (None: an empty result is
+        not stored)."""
         await self.get_manifest(scan_id, include_deleted=True)  # 404 for an unknown scan
         if not body.skyscan_result:
             return None
-        stored = {
-            "scan_id": scan_id,
-            "skyscan_result_json": json.dumps(body.skyscan_result, allow_nan=True),
-            "is_final": body.is_final,
-        }
         async with self._locks[f"result:{scan_id}"]:
+            before = await self.db.results.find_one({"scan_id": scan_id}, {"version": 1})
+            version = int((before or {}).get("version") or 0) + 1
+            stored_at = time.time()
+            stored = {
+                "scan_id": scan_id,
+                "skyscan_result_json": json.dumps(body.skyscan_result, allow_nan=True),
+                "is_final": body.is_final,
+                "version": version,
+                "stored_at": stored_at,
+            }
             await self.db.results.replace_one({"scan_id": scan_id}, stored, upsert=True)
             self._finals[scan_id] = (time.monotonic(), body.is_final)
-            self._remember_result(
-                scan_id,
-                ResultDoc(
-                    scan_id=scan_id, skyscan_result=body.skyscan_result, is_final=body.is_final
-                ),
+            result = ResultDoc(
+                scan_id=scan_id, skyscan_result=body.skyscan_result, is_final=body.is_final
             )
+            self._remember_result(scan_id, result)
             if body.is_final and self._final_ids is not None:
                 self._final_ids.add(scan_id)
         self.events.touch(scan_id)
@@ -425,8 +452,19 @@ class ScanStore:
             ScanEventType.FINAL_RESULT if body.is_final else ScanEventType.PARTIAL_RESULT,
             {"n_pixels": n_pixels},
         )
-        return ResultDoc(
-            scan_id=scan_id, skyscan_result=body.skyscan_result, is_final=body.is_final
+        return StoredResult(result, version, stored_at)
+
+    async def get_result_text(self, scan_id: str) -> StoredResultText | None:
+        """The scan's result as stored (JSON text, not parsed) with its version, or None before the
+        first one: what the products runner hands to its builder process."""
+        doc = await self.db.results.find_one({"scan_id": scan_id})
+        if doc is None:
+            return None
+        return StoredResultText(
+            json_text=doc["skyscan_result_json"],
+            is_final=bool(doc["is_final"]),
+            version=int(doc.get("version") or 0),
+            stored_at=float(doc.get("stored_at") or 0.0),
         )
 
     async def mark_deleted(self, scan_id: str, by: str | None = None) -> Manifest:

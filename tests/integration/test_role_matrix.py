@@ -105,6 +105,10 @@ MATRIX: list[Row] = [
         _partial_result),                                                                 # S: the scanner's results
     # ours, in place of EWMS (README "Differences"): the client manager's report and its worker requests
     Row("GET",    "/scan/{scan_id}/workforce",                 403, 403, 200, 200, 403, 403),  # S
+    # ours (README "Sky products"): U, and S as for the result (a scan's token reads its own scan's);
+    # no result yet, so the index says so (200) and a product is 404
+    Row("GET",    "/scan/{scan_id}/products",                  403, 200, 200, 200, 403, 200),  # U+S
+    Row("GET",    "/scan/{scan_id}/products/{name}",           403, 404, 404, 404, 403, 404),  # U+S
     Row("PUT",    "/scan/{scan_id}/workforce",                 403, 403, 200, 200, 403, 403,
         _workforce),                                                                      # S
     # U+S (the original's pod watchdog); never a scan instance's own token (security audit #5)
@@ -232,7 +236,9 @@ async def test_every_caller_gets_what_the_table_says(held_skydriver: SkyDriver) 
         for row in MATRIX:
             for caller in CALLERS:
                 scan_id = scans[caller]
-                path = row.path.format(scan_id=scan_id, webhook_id=webhook_id, path="dashboard.css")
+                path = row.path.format(
+                    scan_id=scan_id, webhook_id=webhook_id, path="dashboard.css", name="stats.json"
+                )
                 body = row.body(scan_id) if row.body is not None else None
                 if row.stream:
                     async with client.stream(

@@ -615,3 +615,121 @@ def test_find_lines_say_state_reco_and_nsides() -> None:
     assert "no progress yet" in manifest_line(Manifest.model_validate(failed))
     queued = manifest_line(Manifest.model_validate(manifest_doc(None)))
     assert "  queued  " in queued
+
+
+# -- sky products -------------------------------------------------------------------------------------
+def product_index(version: int | None, etags: dict[str, str], **kw: Any) -> dict[str, Any]:
+    return {
+        "scan_id": SCAN_ID,
+        "state": "ready" if version else "none",
+        "version": version,
+        "is_final": True if version else None,
+        "products": [
+            {"name": n, "content_type": "application/json", "etag": e, "size": 2, "url": ""}
+            for n, e in etags.items()
+        ],
+        "result_version": version or 0,
+    } | kw
+
+
+def product_bytes(etag: str) -> httpx.Response:
+    return httpx.Response(200, content=b"{}", headers={"Etag": etag, "Content-Type": "text/plain"})
+
+
+def test_a_download_that_never_settles_on_one_version_gives_up(tmp_path: Path) -> None:
+    """Each time, the products answered are newer than the index just read: after the attempts,
+    ProductsNotReady, and nothing is written."""
+    replies: list[Reply] = []
+    for attempt in range(_core.DOWNLOAD_ATTEMPTS):
+        replies += [
+            ok(product_index(attempt + 1, {"stats.json": f'"v{attempt + 1}"'})),
+            product_bytes(f'"v{attempt + 2}"'),
+        ]
+    script = Script(*replies)
+    with script.client() as sd, pytest.raises(skydriver_client.ProductsNotReady, match="3 times"):
+        sd.download_products(SCAN_ID, tmp_path / "out")
+    assert len(script.requests) == 2 * _core.DOWNLOAD_ATTEMPTS
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_download_retries_once_the_version_changed(tmp_path: Path) -> None:
+    script = Script(
+        ok(product_index(1, {"a.json": '"a1"', "b.json": '"b1"'})),
+        product_bytes('"a1"'),
+        product_bytes('"b2"'),  # version 2 landed between the two requests
+        ok(product_index(2, {"a.json": '"a2"', "b.json": '"b2"'})),
+        product_bytes('"a2"'),
+        product_bytes('"b2"'),
+    )
+    with script.client() as sd:
+        index, paths = sd.download_products(SCAN_ID, tmp_path / "out")
+    assert index.version == 2 and [p.name for p in paths] == ["a.json", "b.json"]
+    assert [r.url.path for r in script.requests[4:]] == [
+        f"/scan/{SCAN_ID}/products/a.json",
+        f"/scan/{SCAN_ID}/products/b.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        (product_index(None, {}), "it has no result yet"),
+        (
+            product_index(None, {}, state="building"),
+            "they are being made from its first result (building); try again in a few seconds",
+        ),
+        (
+            product_index(
+                None, {}, state="failed", error={"version": 1, "message": "ValueError: x"}
+            ),
+            "they could not be made from its result: ValueError: x",
+        ),
+    ],
+)
+def test_no_products_yet_says_why(index: dict[str, Any], message: str, tmp_path: Path) -> None:
+    script = Script(ok(index))
+    with script.client() as sd, pytest.raises(skydriver_client.ProductsNotReady) as err:
+        sd.download_products(SCAN_ID, tmp_path)
+    assert err.value.message == f"scan {SCAN_ID} has no sky products yet: {message}"
+
+
+async def test_product_names_and_positions_are_checked_and_sent() -> None:
+    script = Script(product_bytes('"x"'))
+    async with script.async_client() as sd:
+        for bad in ("../stats.json", "a/b", "..", ""):
+            with pytest.raises(InvalidRequest, match="is not a product name"):
+                await sd.product(SCAN_ID, bad)
+        with pytest.raises(InvalidRequest, match="needs both ra and dec"):
+            await sd.product(SCAN_ID, "stats.json", ra=1.0)
+        got = await sd.product(SCAN_ID, "stats.json", ra=10, dec=-5.5, radius_deg=2)
+    assert (got.name, got.etag, got.content_type, got.data) == (
+        "stats.json",
+        '"x"',
+        "text/plain",
+        b"{}",
+    )
+    (request,) = script.requests
+    assert dict(request.url.params) == {
+        "include_deleted": "false",
+        "ra": "10.0",
+        "dec": "-5.5",
+        "radius": "2.0",
+    }
+
+
+def test_cli_lists_the_products(capsys: pytest.CaptureFixture[str]) -> None:
+    index = product_index(
+        3,
+        {"skymap.multiorder.fits": '"0123456789abcdef"'},
+        state="building",
+        result_version=4,
+        error={"version": 2, "message": "ValueError: bad"},
+    )
+    script = Script(ok(index))
+    code = _cli.main(["scan", "products", SCAN_ID], transport=httpx.MockTransport(script))
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"scan {SCAN_ID}: sky products of result version 3 (final); result version 4 is building",
+        "  error (result version 2): ValueError: bad",
+        '  skymap.multiorder.fits           2 bytes  application/json  "0123456789abc…"',
+    ]
