@@ -40,3 +40,35 @@ def test_up_is_idempotent() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "already running" in proc.stderr
+
+
+def listening_addresses() -> dict[int, set[str]]:
+    """Port -> the addresses it is listened on, for every TCP listener of this machine (/proc/net)."""
+    out: dict[int, set[str]] = {}
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state != "0A":  # LISTEN
+                continue
+            addr_hex, port_hex = local.split(":")
+            raw = bytes.fromhex(addr_hex)
+            # /proc prints each 32-bit word in host (little-endian) order
+            packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            out.setdefault(int(port_hex, 16), set()).add(socket.inet_ntop(family, packed))
+    return out
+
+
+def test_services_listen_on_the_loopback_only() -> None:
+    """FerretDB has no authentication and RabbitMQ's guest is an administrator here: neither, nor the
+    broker's management API, Erlang distribution port or epmd, may be reachable from another machine."""
+    ports = {
+        "FerretDB": int(os.environ.get("FERRETDB_PORT", "27017")),
+        "RabbitMQ": int(os.environ.get("RABBITMQ_PORT", "5672")),
+        "RabbitMQ management": int(os.environ.get("RABBITMQ_MANAGEMENT_PORT", "15672")),
+        "Erlang distribution": int(os.environ.get("RABBITMQ_PORT", "5672")) + 20000,
+        "epmd": 4369,
+    }
+    listening = listening_addresses()
+    for name, port in ports.items():
+        assert port in listening, f"{name} does not listen on {port}"
+        assert listening[port] <= {"127.0.0.1", "::1"}, f"{name} listens on {listening[port]}"
