@@ -20,6 +20,7 @@ from skyscan_contract.nsides import DEFAULT_NSIDES, InvalidNsides, NSideProgress
 from skyscan_contract.settings import ServerSettings, WorkerSettings
 
 from .events import InvalidEvent
+from .progress_line import read_progress_line
 from .recos import RECOS, StartupData, UnknownReco
 from .startup import check_event_for_reco, make_startup_data, write_startup_data
 
@@ -190,7 +191,7 @@ def _stop_local_workers(workers: list[subprocess.Popen[bytes]]) -> None:
 
 async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> int:
     out: Path = args.output_dir
-    event = json.loads(args.event_file.read_bytes())
+    event = _read_event(args.event_file)
     meta = check_event_for_reco(event, args.reco_algo)
     scan_id = settings.skydriver_scan_id or f"local{time.time_ns():x}"
     settings = settings.model_copy(update={"skydriver_scan_id": scan_id})
@@ -205,9 +206,15 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
 
     request = _scan_request(args, event_file=args.event_file, output_dir=out)
     server = asyncio.create_task(run_server(settings, request))
+    shown_at, shown = time.monotonic(), None
     try:
         while not server.done():
             await asyncio.wait({server}, timeout=0.5)
+            if time.monotonic() - shown_at >= settings.progress_interval_sec:
+                # every interval, also when nothing changed: a silent terminal looks like a hang
+                line = read_progress_line(out / "scan-manifest.json") or shown or "starting"
+                print(f"progress: {line}", file=sys.stderr, flush=True)
+                shown_at, shown = time.monotonic(), line
             if all(w.poll() is not None for w in workers) and not server.done():
                 server.cancel()
                 codes = [w.returncode for w in workers]
@@ -225,6 +232,16 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
     if summary["failed"]:
         print(f"failed pixels: {summary['failed']}")
     return 0
+
+
+def _read_event(path: Path) -> dict[str, Any]:
+    try:
+        event = json.loads(path.read_bytes())
+    except ValueError as e:
+        raise InvalidEvent(str(path), f"not JSON ({e})") from None
+    if not isinstance(event, dict):
+        raise InvalidEvent(str(path), "not an event (a JSON object)")
+    return event
 
 
 def _scan_request(args: argparse.Namespace, **paths: Path | None) -> ScanRequest:
@@ -345,9 +362,11 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return 143  # 128 + SIGTERM, as if killed: a supervisor that did not ask may restart it
         return 0
     except (InvalidEvent, InvalidNsides, UnknownReco, ValidationError, OSError, RuntimeError) as e:
-        LOG.error("%s", e)
         print(f"skymap-scanner: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: the local scan's workers are stopped and its queues deleted
+        print("skymap-scanner: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

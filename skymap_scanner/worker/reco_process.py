@@ -36,6 +36,13 @@ STARTUP_TIMEOUT_S = 300.0
 
 def _child_main(conn: multiprocessing.connection.Connection, startup_json: str) -> None:
     try:
+        _serve_worker(conn, startup_json)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        return  # the worker is gone (killed, or stopped with its scan): nothing to answer
+
+
+def _serve_worker(conn: multiprocessing.connection.Connection, startup_json: str) -> None:
+    try:
         startup = StartupData.model_validate_json(startup_json)
         reco = get_reco(startup.reco_algo)(startup)
     except Exception as e:  # e.g. an event the reconstruction cannot read: the worker reports it
@@ -43,16 +50,14 @@ def _child_main(conn: multiprocessing.connection.Connection, startup_json: str) 
         return
     conn.send(("ready", ""))
     while True:
-        try:
-            task_json = conn.recv()
-        except (EOFError, ConnectionResetError):  # the worker is gone (a kill resets the pipe)
-            return
+        task_json = conn.recv()
         try:
             result = reco.reconstruct(PixelTask.model_validate_json(task_json))
-            conn.send(("ok", result.model_dump_json()))
         except Exception as e:  # any reco error goes back to the worker, which retries/reports it
             tb = traceback.format_exc(limit=5)
             conn.send(("error", f"{type(e).__name__}: {e}\n{tb}"))
+            continue
+        conn.send(("ok", result.model_dump_json()))
 
 
 class RecoProcess:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from skyscan_contract.errors import Forbidden
 from skyscan_contract.instance import InstanceSpec
 from tests.conftest import MONGODB_URI, headers, running_skydriver
 from tests.doubles import HeldLauncher
-from tests.helpers import scan_body, wait_for
+from tests.helpers import DEMO_EVENT, scan_body, wait_for
 
 SKYDRIVER = [sys.executable, "-m", "skydriver"]
 
@@ -276,3 +277,77 @@ def test_last_error_line_of_a_log(tmp_path: Path) -> None:
     assert "s3cret" not in line and len(line) == 300
     log.write_text("only an info line\n")
     assert last_error_line(log) == "only an info line"
+
+
+# -- skymap-scanner scan on one machine --------------------------------------------------------------
+SCANNER = [sys.executable, "-m", "skymap_scanner", "scan"]
+
+
+def test_a_local_scan_reports_progress_every_interval(tmp_path: Path) -> None:
+    """A line at every interval, also before the first pixel is back (a silent terminal looks hung);
+    the counts only grow and end at the scan's pixels."""
+    proc = subprocess.run(
+        [*SCANNER, str(DEMO_EVENT), "--reco-algo", "dummy", "--nsides", "1:0", "2:12",
+         "--workers", "1", "--output-dir", str(tmp_path / "out")],
+        env={**os.environ, "SKYSCAN_PROGRESS_INTERVAL_SEC": "0.5", "SKYSCAN_DUMMY_SLEEP_S": "0.1",
+             "SKYSCAN_LOG": "WARNING"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("progress: ")]
+    assert len(lines) >= 4, proc.stderr  # 12 + ~30 pixels at 0.1 s each, a line every 0.5 s
+    done = [
+        sum(
+            int(part.split(": ")[1].split("/")[0])
+            for part in ln[10:].split(" pixels")[0].split(", ")
+        )
+        for ln in lines
+        if not ln.endswith("starting")
+    ]
+    assert done == sorted(done) and done[-1] > done[0], lines
+    assert "pixels per nside: 1: 12, 2: " in proc.stdout
+
+
+def test_a_local_scan_of_a_file_that_is_not_json_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "event.json"
+    bad.write_text("{not json")
+    proc = subprocess.run(
+        [*SCANNER, str(bad), "--reco-algo", "dummy", "--output-dir", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"skymap-scanner: error: {bad}: not JSON "
+        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"]  # fmt: skip
+
+
+def test_ctrl_c_stops_a_local_scan_in_one_line_and_leaves_no_worker(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*SCANNER, str(DEMO_EVENT), "--reco-algo", "dummy", "--nsides", "1:0", "2:12",
+         "--workers", "2", "--output-dir", str(tmp_path / "out")],
+        env={**os.environ, "SKYSCAN_PROGRESS_INTERVAL_SEC": "0.2", "SKYSCAN_DUMMY_SLEEP_S": "1",
+             "SKYSCAN_LOG": "WARNING"},
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the scan is under way: its progress is reported
+        if line.startswith("progress: nside"):
+            break
+    workers = _children(proc.pid)
+    assert workers, "no local workers"
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(60) == 130
+    assert (
+        "Traceback" not in rest and rest.strip().splitlines()[-1] == "skymap-scanner: interrupted"
+    )
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit()
+        and (p / "stat").exists()
+        and int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
+    ]
