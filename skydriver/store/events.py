@@ -11,12 +11,15 @@ import time
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from skyscan_contract.documents import ScanEvent, ScanEventType
 
 from .db import Database
 
 COUNTER_ID = "scan-events"
+#: draws of a sequence number per event before giving up (see `append`)
+APPEND_ATTEMPTS = 20
 
 
 class EventStore:
@@ -27,17 +30,26 @@ class EventStore:
     async def append(
         self, scan_id: str, type: ScanEventType, data: dict[str, Any] | None = None
     ) -> ScanEvent:
-        counter = await self.db.counters.find_one_and_update(
-            {"_id": COUNTER_ID},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert counter is not None
-        event = ScanEvent(
-            seq=int(counter["seq"]), scan_id=scan_id, type=type, at=time.time(), data=data or {}
-        )
-        await self.db.events.insert_one(event.model_dump(mode="json"))
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
+            counter = await self.db.counters.find_one_and_update(
+                {"_id": COUNTER_ID},
+                {"$inc": {"seq": 1}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            assert counter is not None
+            event = ScanEvent(
+                seq=int(counter["seq"]), scan_id=scan_id, type=type, at=time.time(), data=data or {}
+            )
+            try:
+                await self.db.events.insert_one(event.model_dump(mode="json"))
+                break
+            except DuplicateKeyError:
+                # FerretDB's findAndModify is not atomic: concurrent appends can draw the same number
+                # (found by the chaos test: a result PUT answered 500); the unique index refuses the
+                # second, which draws again
+                if attempt == APPEND_ATTEMPTS:
+                    raise
         async with self._appended:
             self._appended.notify_all()
         return event
