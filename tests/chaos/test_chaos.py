@@ -356,9 +356,12 @@ async def test_chaos_every_scan_completes_identically(tmp_path: Path) -> None:
             await asyncio.sleep(0.5)
             await chaos.refresh_final()
 
-        lost = duplicated = mismatched = expected = 0
+        lost = duplicated = mismatched = expected = dead_letters = 0
         for (scan_id, seed), reference in zip(chaos.scans.items(), references, strict=True):
             result = (await chaos.call("GET", f"/scan/{scan_id}/result"))["skyscan_result"]
+            manifest = await chaos.call("GET", f"/scan/{scan_id}/manifest")
+            # what the last server process counted (a restarted server counts from 0)
+            dead_letters += manifest["progress"].get("dead_letters", {}).get("count", 0)
             check_pixel_selection(result, NSIDES)
             got: dict[int, dict[int, list[Any]]] = {}
             for key, entry in result.items():
@@ -407,6 +410,7 @@ async def test_chaos_every_scan_completes_identically(tmp_path: Path) -> None:
             "pixels_lost": lost,
             "pixels_duplicated": duplicated,
             "pixels_with_other_values": mismatched,
+            "dead_letters_counted_by_last_servers": dead_letters,
             "leftovers": left,
             "chaos_window_s": round(chaos_s, 1),
             "duration_s": round(time.monotonic() - started, 1),
