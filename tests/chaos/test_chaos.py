@@ -80,7 +80,7 @@ def reference_rows(seed: int, out: Path) -> dict[int, dict[int, list[Any]]]:
         "dummy",
         NSIDES,
         out,
-        reco_config={"dummy_sleep_s": 0.0, "dummy_seed": seed, "crash_dummy_probability": 0.5},
+        reco_config={"dummy_sleep_s": 0.0, "dummy_seed": seed},
     )
     return rows_of(result)
 
