@@ -7,10 +7,11 @@ announced to the streams of this process as they are appended. A stream that rec
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from skyscan_contract.documents import ScanEvent, ScanEventType
@@ -31,28 +32,44 @@ class EventStore:
         self, scan_id: str, type: ScanEventType, data: dict[str, Any] | None = None
     ) -> ScanEvent:
         for attempt in range(1, APPEND_ATTEMPTS + 1):
-            counter = await self.db.counters.find_one_and_update(
-                {"_id": COUNTER_ID},
-                {"$inc": {"seq": 1}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-            assert counter is not None
-            event = ScanEvent(
-                seq=int(counter["seq"]), scan_id=scan_id, type=type, at=time.time(), data=data or {}
-            )
             try:
+                counter = await self.db.counters.find_one_and_update(
+                    {"_id": COUNTER_ID},
+                    {"$inc": {"seq": 1}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+                assert counter is not None
+                event = ScanEvent(
+                    seq=int(counter["seq"]),
+                    scan_id=scan_id,
+                    type=type,
+                    at=time.time(),
+                    data=data or {},
+                )
                 await self.db.events.insert_one(event.model_dump(mode="json"))
                 break
             except DuplicateKeyError:
-                # FerretDB's findAndModify is not atomic: concurrent appends can draw the same number
-                # (found by the chaos test: a result PUT answered 500); the unique index refuses the
-                # second, which draws again
+                # FerretDB's findAndModify is not atomic: concurrent appends can draw the same number,
+                # a lost increment leaves the counter behind the stored events, and two first appends
+                # both create the counter (found by the chaos test: a result PUT answered 500). The
+                # unique indexes refuse the second; it moves the counter past the stored events and
+                # draws again, a little later than its rivals.
                 if attempt == APPEND_ATTEMPTS:
                     raise
+                await self._catch_up()
+                await asyncio.sleep(random.uniform(0, 0.01 * attempt))
         async with self._appended:
             self._appended.notify_all()
         return event
+
+    async def _catch_up(self) -> None:
+        """Move the counter to the highest stored event number, if it is behind."""
+        last = await self.db.events.find_one({}, {"seq": 1}, sort=[("seq", DESCENDING)])
+        if last is not None:
+            await self.db.counters.update_one(
+                {"_id": COUNTER_ID}, {"$max": {"seq": int(last["seq"])}}
+            )
 
     async def since(
         self, seq: int, scan_id: str | None = None, limit: int = 1000
