@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export MONGODB_URI ?= mongodb://127.0.0.1:$(or $(FERRETDB_PORT),27017)
 
-.PHONY: setup up down demo demo-dummy test lint typecheck pytest bench docs clean
+.PHONY: setup up down demo demo-dummy test lint typecheck pytest bench chaos soak docs clean
 
 setup:
 	bash scripts/setup.sh
@@ -34,6 +34,14 @@ test: up lint typecheck pytest
 
 bench: up
 	$(PY) bench/overhead.py
+
+# The chaos suite (tests/chaos/): it starts its own FerretDB and RabbitMQ on free ports, so it needs
+# the installation only, not the shared services.
+chaos: setup
+	$(PY) -m pytest -q -s -m chaos tests/chaos
+
+soak: setup
+	nice -n 19 $(PY) bench/soak.py --minutes 10
 
 clean:
 	rm -rf demo-output .state/skydriver

@@ -320,7 +320,7 @@ class _AmqpConsumer:
         """Whether the queue exists, asked on a channel of its own (a 404 closes the channel)."""
         try:
             channel = await self.connection.channel()
-        except BROKER_AWAY:
+        except (*BROKER_AWAY, RuntimeError):  # aio-pika: "Connection was not opened" while away
             return True  # cannot tell while the broker is away
         try:
             await channel.declare_queue(name, passive=True, robust=False)
@@ -394,7 +394,25 @@ class _MQConsumer:
 
 # -- opening ----------------------------------------------------------------------------------
 async def _connect(broker: BrokerSettings) -> aio_pika.abc.AbstractRobustConnection:
-    return await aio_pika.connect_robust(_amqp_url(broker), reconnect_interval=RECONNECT_INTERVAL_S)
+    """A robust connection. The first connection is retried as a lost one would be (up to
+    `broker_outage_timeout_s`): a server or worker (re)started while the broker restarts waits for it
+    instead of exiting, which would use up its restarts (found by the chaos test). Refused credentials
+    are not retried."""
+    give_up_at = asyncio.get_running_loop().time() + broker.broker_outage_timeout_s
+    while True:
+        try:
+            return await aio_pika.connect_robust(
+                _amqp_url(broker), reconnect_interval=RECONNECT_INTERVAL_S
+            )
+        except aiormq.exceptions.ProbableAuthenticationError:
+            raise
+        except (OSError, aiormq.exceptions.AMQPConnectionError) as e:
+            if asyncio.get_running_loop().time() > give_up_at:
+                raise BrokerUnavailable(
+                    f"no broker for {broker.broker_outage_timeout_s:g}s: {e!r}"
+                ) from e
+            LOG.warning("the broker is not reachable (%r); trying again", e)
+            await asyncio.sleep(RECONNECT_INTERVAL_S)
 
 
 @asynccontextmanager

@@ -188,6 +188,16 @@ class LocalLauncher(Launcher):
             )
             self._spawn("server", *self._argv["server"])
             return None
+        if server_code not in (None, 0) and not self._stopping:
+            # no restart left: the workers would wait for a server that never comes (found by the
+            # chaos test: the scan stayed "running" for ever); stop them, the instance ends failed
+            LOG.error(
+                "scan %s: scanner server exited with %s and is not restarted again: stopping "
+                "the instance",
+                self.scan_id,
+                server_code,
+            )
+            await self.stop()
         codes = {role: self._exit_code(role) for role in ROLES}
         if any(c is None for c in codes.values()):
             return None

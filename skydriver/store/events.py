@@ -12,6 +12,7 @@ reads afresh. A subscriber keeps a set of changed scans, so a slow one holds at 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import Any
 
@@ -23,8 +24,8 @@ from skyscan_contract.documents import ScanEvent, ScanEventType
 from .db import Database
 
 COUNTER_ID = "scan-events"
-#: a numbering that collides (another process appending with a counter that lagged) is retried this often
-MAX_APPEND_ATTEMPTS = 5
+#: draws of a sequence number per event before giving up (see `_insert_numbered`)
+APPEND_ATTEMPTS = 20
 
 
 class Subscriber:
@@ -92,26 +93,38 @@ class EventStore:
     async def _insert_numbered(
         self, scan_id: str, type: ScanEventType, data: dict[str, Any]
     ) -> ScanEvent:
-        for _ in range(MAX_APPEND_ATTEMPTS):
-            counter = await self.db.counters.find_one_and_update(
-                {"_id": COUNTER_ID},
-                {"$inc": {"seq": 1}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-            assert counter is not None
-            event = ScanEvent(
-                seq=int(counter["seq"]), scan_id=scan_id, type=type, at=time.time(), data=data
-            )
+        for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
+                counter = await self.db.counters.find_one_and_update(
+                    {"_id": COUNTER_ID},
+                    {"$inc": {"seq": 1}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+                assert counter is not None
+                event = ScanEvent(
+                    seq=int(counter["seq"]), scan_id=scan_id, type=type, at=time.time(), data=data
+                )
                 await self.db.events.insert_one(event.model_dump(mode="json"))
                 return event
-            except DuplicateKeyError:  # the counter is behind the log: bring it to the last event
-                last = await self.db.events.find_one({}, {"seq": 1}, sort=[("seq", DESCENDING)])
-                await self.db.counters.update_one(
-                    {"_id": COUNTER_ID}, {"$max": {"seq": int(last["seq"]) if last else 0}}
-                )
-        raise RuntimeError(f"no free event number after {MAX_APPEND_ATTEMPTS} attempts")
+            except DuplicateKeyError:
+                # FerretDB's findAndModify is not atomic: appends of two processes (or a lost
+                # increment) can draw a number already stored, and two first appends both create the
+                # counter. The unique indexes refuse the second; it moves the counter past the stored
+                # events and draws again, a little later than its rivals.
+                if attempt == APPEND_ATTEMPTS:
+                    raise
+                await self._catch_up()
+                await asyncio.sleep(random.uniform(0, 0.01 * attempt))
+        raise AssertionError("unreachable")
+
+    async def _catch_up(self) -> None:
+        """Move the counter to the highest stored event number, if it is behind."""
+        last = await self.db.events.find_one({}, {"seq": 1}, sort=[("seq", DESCENDING)])
+        if last is not None:
+            await self.db.counters.update_one(
+                {"_id": COUNTER_ID}, {"$max": {"seq": int(last["seq"])}}
+            )
 
     async def since(
         self, seq: int, scan_id: str | None = None, limit: int = 1000
