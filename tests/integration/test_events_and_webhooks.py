@@ -165,6 +165,12 @@ async def test_status_manifest_and_result_answer_304_when_unchanged(
     api: httpx.AsyncClient, held_skydriver: SkyDriver
 ) -> None:
     scan_id = (await api.post("/scan", json=scan_body())).json()["scan_id"]
+
+    async def launched() -> bool:  # the backlog runner's writes are done: nothing changes by itself
+        manifest = (await api.get(f"/scan/{scan_id}/manifest")).json()
+        return (manifest.get("instance") or {}).get("state") == "running"
+
+    await wait_for(launched, 30, "the held scan to be launched")
     for path in (f"/scan/{scan_id}/manifest", f"/scan/{scan_id}/result"):
         first = await api.get(path)
         etag = first.headers["ETag"]
