@@ -1,49 +1,101 @@
-"""The 90 % contour level calibrated on simulation (see bench/accuracy.py and the README).
+"""The 90 % contour level calibrated on simulation, as a function of the event's brightness.
 
-Wilks' theorem (2ΔLLH = 4.61 for 2 degrees of freedom) assumes a likelihood that is exact; ours (a smooth
-Pandel pdf, no unhit-DOM term, a toy-model simulation) is not, so the level that really contains the truth
-90 % of the time is measured: the 90th percentile of 2ΔLLH(truth) over simulated events, where 2ΔLLH(truth)
-is twice the llh of the finest scanned pixel containing the true direction minus the best-fit llh.
+Wilks' theorem (2ΔLLH = 4.61 for 2 degrees of freedom) assumes an exact likelihood; ours is not
+(an approximate photon pdf, stochastic losses it does not model), so the level that really
+contains the truth 90 % of the time is measured on simulated events: 2ΔLLH(truth) is twice the llh
+of the finest scanned pixel containing the true direction minus the best-fit llh, and the level is
+its 90 % quantile. That quantile grows with the event's brightness (bright events have sharper,
+but not proportionally more accurate, likelihoods), so it is modelled as
 
-How it was measured (``CALIBRATION_PROVENANCE``): 100 through-going muon tracks from the toy simulator
-(``skymap_scanner.simulation.simulate_events``, seed 20240: energy log-uniform 1 TeV-1 PeV, direction
-isotropic with zenith 80°-180°, 500 Hz noise), each scanned with ``pandel_mpe`` and the progression
-``8:0 64:12 512:24`` through the real pixel-selection loop (in-process, no broker), by ``bench/accuracy.py``;
-the per-event numbers are in ``bench/results/accuracy.json``. On those events Wilks' 4.61 contains the
-truth of 71 % only; this level contains 90 % in-sample (by construction), 86 % and 94 % when calibrated on
-one half of the events and evaluated on the other (levels 12.7 and 19.2), and 92 % of 50 independent
-events (seed 20241, same setup). The 2ΔLLH(truth) distribution is steep near its 90th percentile (85th:
-9.1, 95th: 21.9 on these events), so 50 events were not enough: seed 20240's first 50 events alone gave
-7.78, which contained only 76 % of the seed-20241 events.
+    log(level) = alpha + beta * log10(E_tot / GeV),    clipped to [level_min, level_max],
 
-One level for all energies over-covers at low energy and under-covers at high energy: with it, 100 % of
-the 1-10 TeV, 93 % of the 10-100 TeV and 81 % of the 100-1000 TeV tracks are inside. It is only as good as
-the toy simulation is like IceCube: re-measure it when the simulation, the likelihood or the progression
-changes.
+with ``E_tot`` the best-fit pixel's charge proxy (``E_tot`` column of the result: 5 GeV per
+photo-electron of the cleaned hits, see ``physics/trackfit.py``), fitted by linear quantile
+regression of ``log(max(2ΔLLH, 1e-3))`` (:func:`fit_level_model`). ``CALIBRATION_90`` holds the
+fitted model and ``CALIBRATION_PROVENANCE`` how it was measured; re-measure them whenever the
+simulation, the likelihood or the nside progression changes (``bench/accuracy.py``).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-#: 2ΔLLH that contains the true direction of 90 % of simulated tracks (see the module docstring).
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy import optimize
+
+#: Quantile of 2ΔLLH(truth) that the level is calibrated to.
+QUANTILE_90 = 0.9
+
+
+@dataclass(frozen=True)
+class LevelModel:
+    """``level(E_tot) = clip(exp(alpha + beta log10(E_tot)), level_min, level_max)``."""
+
+    alpha: float
+    beta: float
+    level_min: float
+    level_max: float
+
+    def level(self, e_tot_gev: float) -> float:
+        """The calibrated 2ΔLLH level for an event whose best fit has charge proxy ``e_tot_gev``."""
+        if not (math.isfinite(e_tot_gev) and e_tot_gev > 0.0):
+            return self.level_max
+        value = math.exp(self.alpha + self.beta * math.log10(e_tot_gev))
+        return min(max(value, self.level_min), self.level_max)
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def fit_level_model(
+    e_tot_gev: ArrayLike, delta2_truth: ArrayLike, *, quantile: float = QUANTILE_90
+) -> LevelModel | None:
+    """Linear quantile regression of ``log(2ΔLLH(truth))`` on ``log10(E_tot)`` (None: < 10 events).
+
+    The bounds ``level_min``/``level_max`` are the model's values at the 5th and 95th percentiles
+    of ``log10(E_tot)`` (no extrapolation beyond the calibrated brightness range).
+    """
+    x_all = np.log10(np.asarray(e_tot_gev, dtype=np.float64))
+    d = np.asarray(delta2_truth, dtype=np.float64)
+    ok = np.isfinite(x_all) & np.isfinite(d)
+    x, y = x_all[ok], np.log(np.maximum(d[ok], 1e-3))
+    if x.size < 10:
+        return None
+
+    def pinball(p: np.ndarray) -> float:
+        r = y - (p[0] + p[1] * x)
+        return float(np.sum(np.maximum(quantile * r, (quantile - 1.0) * r)))
+
+    start = np.array([float(np.quantile(y, quantile)), 0.0])
+    best = optimize.minimize(
+        pinball,
+        start,
+        method="Nelder-Mead",
+        options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 4000},
+    )
+    alpha, beta = (float(v) for v in best.x)
+    lo_x, hi_x = (float(v) for v in np.quantile(x, [0.05, 0.95]))
+    ends = sorted(math.exp(alpha + beta * v) for v in (lo_x, hi_x))
+    return LevelModel(alpha, beta, ends[0], ends[1])
+
+
+#: The calibrated model (see CALIBRATION_PROVENANCE).
+CALIBRATION_90: Final[LevelModel] = LevelModel(
+    alpha=math.log(17.33), beta=0.0, level_min=17.33, level_max=17.33
+)
+#: One level for all events, kept for callers that take a single number (the model at its median
+#: calibration brightness).
 CALIBRATED_DELTA_LLH_90: Final[float] = 17.33
 #: How it was measured, for the record.
 CALIBRATION_PROVENANCE: Final[dict[str, Any]] = {
-    "events": 100,
-    "seed": 20240,
-    "simulation": "skymap_scanner.simulation.simulate_events (toy model), 500 Hz noise",
-    "energy_range_gev": [1e3, 1e6],
-    "zenith_range_deg": [80.0, 180.0],
-    "nsides": "8:0 64:12 512:24",
-    "reco_algo": "pandel_mpe",
-    "statistic": "90th percentile (numpy linear) of 2ΔLLH at the true direction",
-    "value_unrounded": 17.328,
-    "coverage_wilks_4.61": 0.71,
-    "coverage_two_fold": [0.86, 0.94],
-    "coverage_independent": {"seed": 20241, "events": 50, "coverage": 0.92},
-    "date": "2026-11-26",
-    "git_commit": "1afe3a41607fc1688d7c6d59dd365ae56ee11395 (bench/accuracy.py not yet committed)",
-    "command": "nice -n 19 .venv/bin/python bench/accuracy.py --events 100 --seed 20240",
-    "results": "bench/results/accuracy.json",
+    "note": "placeholder: the toy-simulation level of 2026-11-26 until the independent simulator's "
+    "calibration is measured",
 }
+
+
+def calibrated_level_90(e_tot_gev: float) -> float:
+    """The stored calibrated 90 % level (2ΔLLH) for a best fit with charge proxy ``e_tot_gev``."""
+    return CALIBRATION_90.level(e_tot_gev)
