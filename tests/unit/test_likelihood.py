@@ -94,7 +94,7 @@ def test_gradients_match_finite_differences(variant: str) -> None:
     lk = TrackLikelihood(hits, e1, e2, p, options)
     rows = [[12.0, -7.0, 1005.0], [-20.0, 15.0, 990.0], [3.0, 4.0, 1010.0]]
     if options.starting:
-        rows = [r + [sv] for r, sv in zip(rows, (-50.0, -80.0, 10.0), strict=True)]
+        rows = [[*r, sv] for r, sv in zip(rows, (-50.0, -80.0, 10.0), strict=True)]
     params = np.array(rows)
     _fd_check(lk, params, np.array([1e-3, 1e-3, 1e-3, 1e-3][: params.shape[1]]))
 
