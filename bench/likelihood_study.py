@@ -86,7 +86,7 @@ def study(job: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
     )
     best = float(res.fun)
     return {
-        "file": path.name,
+        "file": f"{path.parent.name}/{path.name}",
         "energy_gev": truth["energy_gev"],
         "starting": bool(truth.get("starting", False)),
         "chosen_starting": reco.options.starting,

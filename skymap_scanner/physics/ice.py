@@ -130,6 +130,35 @@ class LayeredIce:
         out: FloatArray = np.interp(np.asarray(cum, dtype=np.float64), self.cum_a, self.z_edges)
         return out
 
+    def fine_table(self) -> tuple[float, float, FloatArray, FloatArray]:
+        """``(z0, step, B, b)``: ``B`` on a uniform 0.5 m grid from 50 m below the lowest to 50 m
+        above the highest inner edge, and the slope ``b`` of each cell (the last cell repeated), for
+        :meth:`fast_cumulative_scattering`."""
+        cached: tuple[float, float, FloatArray, FloatArray] | None = getattr(self, "_fine", None)
+        if cached is not None:
+            return cached
+        inner = self.z_edges[1:-1] if self.z_edges.shape[0] > 2 else np.array([0.0])
+        step = 0.5
+        z0 = float(inner[0]) - 50.0
+        n = math.ceil((float(inner[-1]) + 50.0 - z0) / step) + 1
+        grid = z0 + step * np.arange(n)
+        cum = np.interp(grid, self.z_edges, self.cum_b)
+        slope = np.append(np.diff(cum) / step, self.b_e[-1])
+        out = (z0, step, cum, slope)
+        object.__setattr__(self, "_fine", out)
+        return out
+
+    def fast_cumulative_scattering(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``B(z)`` and ``dB/dz`` from the fine table: the layers' boundaries are rounded to 0.5 m
+        (exact within each layer; the first and last layers extend linearly beyond the table)."""
+        z0, step, cum, slope = self.fine_table()
+        i = np.clip(((z - z0) * (1.0 / step)).astype(np.intp), 0, cum.shape[0] - 1)
+        below = z < z0
+        i = np.where(below, 0, i)
+        b = np.where(below, self.b_e[0], slope[i])
+        value: FloatArray = cum[i] + b * (z - (z0 + step * i))
+        return value, b
+
     def mean_between(self, z0: ArrayLike, z1: ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Average ``b_e`` and ``a`` (1/m) over z in [z0, z1] (the local values where z0 == z1).
 

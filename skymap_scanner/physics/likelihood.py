@@ -107,16 +107,29 @@ class LikelihoodOptions:
 
 
 class _Doms:
-    """DOM coordinates in the track frame."""
+    """DOM coordinates in the track frame (and, with layered ice, the cumulative scattering at the
+    DOM's depth minus and plus the averaging window)."""
 
     def __init__(
-        self, pos: FloatArray, cog: FloatArray, e1: FloatArray, e2: FloatArray, p: FloatArray
+        self,
+        pos: FloatArray,
+        cog: FloatArray,
+        e1: FloatArray,
+        e2: FloatArray,
+        p: FloatArray,
+        options: LikelihoodOptions,
     ) -> None:
         rel = pos - cog
         self.x = rel @ e1
         self.y = rel @ e2
         self.ell = rel @ p
         self.z = pos[:, 2].copy()
+        self.cum_lo: FloatArray | None = None
+        self.cum_hi: FloatArray | None = None
+        if options.ice is not None:
+            w = options.ice_window_m
+            self.cum_lo = options.ice.fast_cumulative_scattering(self.z - w)[0]
+            self.cum_hi = options.ice.fast_cumulative_scattering(self.z + w)[0]
 
 
 class _Geo:
@@ -143,12 +156,12 @@ class _Geo:
         self.ce_b = (-lk.e2z * SIN_C - (ce - lk.cos_p) * dd_b) * inv_d
         self.zsrc_a = lk.e1z - dd_a * (lk.pz * COT_C)
         self.zsrc_b = lk.e2z - dd_b * (lk.pz * COT_C)
-        zeros = np.zeros_like(d)
-        self.delay_s = zeros
-        self.dsrc_s = zeros
-        self.ce_s = zeros
-        self.zsrc_s = zeros
         if params.shape[1] > 3:
+            zeros = np.zeros_like(d)
+            self.delay_s = zeros
+            self.dsrc_s = zeros
+            self.ce_s = zeros
+            self.zsrc_s = zeros
             self._vertex(lk, doms, params[:, 3:4], dx, dy, d, rz, dd_a, dd_b)
 
     def _vertex(
@@ -210,14 +223,14 @@ class TrackLikelihood:
         self.e1z, self.e2z, self.pz = float(e1[2]), float(e2[2]), float(p[2])
         self.cos_p = COS_C * self.pz
         self.cog = hits.cog()
-        self.hit = _Doms(hits.pos, self.cog, e1, e2, p)
+        self.hit = _Doms(hits.pos, self.cog, e1, e2, p, options)
         self.t_along = hits.time - self.hit.ell * INV_C
         n_ph = n_photons_from_charge(hits.charge)
         if options.max_photons is not None:
             n_ph = np.minimum(n_ph, options.max_photons)
         self.n_ph = n_ph
         nohit = options.nohit
-        self.unhit = None if nohit is None else _Doms(nohit.unhit_pos, self.cog, e1, e2, p)
+        self.unhit = None if nohit is None else _Doms(nohit.unhit_pos, self.cog, e1, e2, p, options)
         self.n_evals = 0
 
     # ---- pieces
@@ -225,27 +238,23 @@ class TrackLikelihood:
     def _ice_scale(self, geo: _Geo, doms: _Doms) -> tuple[FloatArray, FloatArray]:
         """Scattering scale ``s`` of each (variation, DOM) and ``ds / dz_src``."""
         opt = self.options
-        ice = opt.ice
-        if ice is None:
+        if opt.ice is None or doms.cum_lo is None or doms.cum_hi is None:
             one = np.ones_like(geo.d_src)
             return one, np.zeros_like(one)
         w = opt.ice_window_m
-        z_dom = np.broadcast_to(doms.z, geo.z_src.shape)
-        below = geo.z_src < z_dom
-        lo = np.minimum(geo.z_src, z_dom) - w
-        hi = np.maximum(geo.z_src, z_dom) + w
-        span = hi - lo
-        mean_b = (ice.cumulative_scattering(hi) - ice.cumulative_scattering(lo)) / span
-        # d mean / d z_src: the source end moves lo (source below) or hi (source above)
-        d_mean = np.where(
-            below,
-            (mean_b - ice.scattering_at(lo)) / span,
-            (ice.scattering_at(hi) - mean_b) / span,
-        )
-        ratio = mean_b / opt.ice_reference_b
+        below = geo.z_src < doms.z
+        # the path's far end: the source widened by w; the DOM's end is precomputed
+        z_far = np.where(below, geo.z_src - w, geo.z_src + w)
+        cum_far, b_far = opt.ice.fast_cumulative_scattering(z_far)
+        span = np.where(below, (doms.z + w) - z_far, z_far - (doms.z - w))
+        inv_span = 1.0 / span
+        mean_b = np.where(below, doms.cum_hi - cum_far, cum_far - doms.cum_lo) * inv_span
+        # d mean / d z_src
+        d_mean = np.where(below, mean_b - b_far, b_far - mean_b) * inv_span
+        inv_ref = 1.0 / opt.ice_reference_b
         if opt.ice_exponent == 1.0:
-            return ratio, d_mean / opt.ice_reference_b
-        s = ratio**opt.ice_exponent
+            return mean_b * inv_ref, d_mean * inv_ref
+        s = (mean_b * inv_ref) ** opt.ice_exponent
         return s, s * opt.ice_exponent * d_mean / mean_b
 
     def nll(self, params: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -310,8 +319,9 @@ class TrackLikelihood:
         derivs = [
             mu * (dlog_d * geo.dsrc_a + dlog_ce * geo.ce_a),
             mu * (dlog_d * geo.dsrc_b + dlog_ce * geo.ce_b),
-            mu * (dlog_d * geo.dsrc_s + dlog_ce * geo.ce_s),
         ]
+        if self.options.starting:
+            derivs.append(mu * (dlog_d * geo.dsrc_s + dlog_ce * geo.ce_s))
         return mu, derivs
 
     def _nohit(self, params: FloatArray, hit_geo: _Geo) -> tuple[FloatArray, FloatArray]:

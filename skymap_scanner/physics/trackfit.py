@@ -142,36 +142,34 @@ class _Pixel:
 
 
 def _initial(px: _Pixel, seeds: FloatArray, seed_time: float) -> FloatArray:
-    """Starting parameters (k, n) for the seed positions (k, 3): ``t0`` (and ``s_v``) from a scan."""
+    """Starting parameters (k, n) for the seed positions (k, 3).
+
+    ``t0``: the best of the seed time and a few low quantiles of the residuals (infinite track).
+    ``s_v`` (starting track): then the best of the seed's along-track position and a few quantiles
+    of the DOMs' Cherenkov emission points, at that ``t0``.
+    """
     rel = seeds - px.cog
     ab = np.column_stack([rel @ px.e1, rel @ px.e2])
     along = rel @ px.p
     k = ab.shape[0]
-    if px.options.starting:
-        # candidate vertices: the seed's along-track position and quantiles of the emission points
-        d = np.hypot(px.lk.hit.x[None, :] - ab[:, 0:1], px.lk.hit.y[None, :] - ab[:, 1:2])
-        emit = px.lk.hit.ell[None, :] - d * COT_C
-        sv_c = np.column_stack([along, np.quantile(emit, _SV_QUANTILES, axis=1).T])
-    else:
-        sv_c = np.zeros((k, 1))
-    n_sv = sv_c.shape[1]
-    ab_rep = np.repeat(ab, n_sv, axis=0)
-    sv_rep = sv_c.ravel()
-    base = px.lk.base_residuals(ab_rep, sv_rep if px.options.starting else None)
+    base = px.lk.base_residuals(ab)
     cands = np.quantile(base, _T0_QUANTILES, axis=1).T
     if math.isfinite(seed_time):
         # the seed time refers to the seed position; shift it to s = 0
-        cands = np.column_stack([cands, seed_time - np.repeat(along, n_sv) * INV_C])
-    vals = px.lk.nll_scan_t0(ab_rep, cands, sv_rep if px.options.starting else None)
-    best_t = np.argmin(vals, axis=1)
-    t0 = cands[np.arange(cands.shape[0]), best_t]
-    best_val = vals[np.arange(cands.shape[0]), best_t].reshape(k, n_sv)
-    pick = np.argmin(best_val, axis=1)
-    rows = np.arange(k) * n_sv + pick
-    cols = [ab[:, 0], ab[:, 1], t0[rows]]
-    if px.options.starting:
-        cols.append(sv_rep[rows])
-    return np.column_stack(cols)
+        cands = np.column_stack([cands, seed_time - along * INV_C])
+    vals = px.lk.nll_scan_t0(ab, cands)
+    t0 = cands[np.arange(k), np.argmin(vals, axis=1)]
+    if not px.options.starting:
+        return np.column_stack([ab, t0])
+    d = np.hypot(px.lk.hit.x[None, :] - ab[:, 0:1], px.lk.hit.y[None, :] - ab[:, 1:2])
+    emit = px.lk.hit.ell[None, :] - d * COT_C
+    sv_c = np.column_stack([along, np.quantile(emit, _SV_QUANTILES, axis=1).T])
+    n_sv = sv_c.shape[1]
+    sv_vals = px.lk.nll_scan_t0(
+        np.repeat(ab, n_sv, axis=0), np.repeat(t0, n_sv)[:, None], sv_c.ravel()
+    ).reshape(k, n_sv)
+    sv = sv_c[np.arange(k), np.argmin(sv_vals, axis=1)]
+    return np.column_stack([ab, t0, sv])
 
 
 def _fit_many(

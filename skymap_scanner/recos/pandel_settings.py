@@ -28,15 +28,16 @@ class PandelSettings(BaseSettings):
         25.0, gt=0, description="effective scattering length (m) at which the bulk Pandel holds"
     )
     ice_exponent: float = Field(
-        1.0, ge=0, le=2, description="delays scale as (scattering / reference) ** exponent"
+        0.5, ge=0, le=2, description="delays scale as (scattering / reference) ** exponent"
     )
     max_photons: float = Field(
-        0.0, ge=0, description="cap on the MPE photon count of a DOM (0: no cap)"
+        50.0, ge=0, description="cap on the MPE photon count of a DOM (0: no cap)"
     )
     starting: Literal["auto", "always", "never"] = Field(
-        "auto",
-        description="starting-track hypothesis: chosen per event when it fits better (auto), "
-        "for every event, or never",
+        "always",
+        description="starting-track hypothesis: always (every pixel fits a vertex; a through-going "
+        "track's vertex moves upstream of all light), auto (chosen once per event by -log L at probe "
+        "directions), or never",
     )
     starting_threshold: float = Field(
         10.0,
