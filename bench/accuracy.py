@@ -18,17 +18,17 @@ parallel (numpy single-threaded).
 Per event: the best-fit error; 2ΔLLH(truth) = 2 (llh of the finest scanned pixel containing the true
 direction - best llh); the best fit's charge proxy ``E_tot``; areas of the 90 % regions.
 
-Calibration (`products/calibration.py`): the 90 % level is modelled as a function of ``E_tot``
+Calibration (`skymap_scanner/calibration.py`): the 90 % level is modelled as a function of ``E_tot``
 (quantile regression of log 2ΔLLH(truth) on log10 E_tot). The summary reports coverage for the model fitted
-on these events (``in_sample``), the stored model (``stored``) and, with ``--calibration FILE`` (the JSON of
-another run, e.g. a different seed), the model fitted there (``external``): that is the out-of-sample check.
-Coverage and errors are reported per true-energy band.
+on all these events (``in_sample``, the one to store), for a two-fold cross-validation (``crossval``: events
+with even indices are covered by the model fitted on the odd ones and vice versa, so every event is checked
+with a level it did not help calibrate), for the stored model (``stored``) and, with ``--calibration FILE``
+(the JSON of another run, e.g. a different seed), for the model fitted there (``external``). Coverage and
+errors are reported per true-energy band.
 
-Run (about 2 minutes of CPU per event on this machine; 2 processes):
+Run (one to a few minutes of CPU per event on this machine; 2 processes):
 
-    nice -n 19 .venv/bin/python bench/accuracy.py --events 150 --seed 20250 --out bench/results/accuracy_calibration.json
-    nice -n 19 .venv/bin/python bench/accuracy.py --events 150 --seed 20251 \\
-        --calibration bench/results/accuracy_calibration.json --out bench/results/accuracy.json
+    nice -n 19 .venv/bin/python bench/accuracy.py --events 160 --seed 20250 --save-results bench-scans/
 
 ``--save-results DIR --reuse-saved`` keeps and reuses scans (event i of a seed does not depend on ``--events``).
 Writes per-event numbers and the summary to ``--out`` and prints a Markdown table.
@@ -42,7 +42,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import asyncio  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -53,8 +52,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-from collections import deque  # noqa: E402
-from collections.abc import AsyncIterator, Sequence  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -64,122 +62,18 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from skymap_scanner.messages import PixelResult, PixelTask, RecoPixelVariation  # noqa: E402
-from skymap_scanner.nsides import NSideProgression  # noqa: E402
 from skymap_scanner.products.calibration import CALIBRATION_90, LevelModel  # noqa: E402
-from skymap_scanner.recos import Reconstruction, StartupData, get_reco  # noqa: E402
-from skymap_scanner.server.progress import ProgressTracker  # noqa: E402
-from skymap_scanner.server.result import build_result  # noqa: E402
-from skymap_scanner.server.scan import (  # noqa: E402
-    ClientsTimedOut,
-    Reporter,
-    run_scan,
-    task_factory,
-)
-from skymap_scanner.server.sinks import ReportSink  # noqa: E402
-from skymap_scanner.server.state import ScanState  # noqa: E402
+from skymap_scanner.recos import get_reco  # noqa: E402
 from skymap_scanner.simulation import simulate_events  # noqa: E402
 from skymap_scanner.simulation.independent import simulate_independent_events  # noqa: E402
-from skymap_scanner.startup import check_event_for_reco, make_startup_data  # noqa: E402
+from skymap_scanner.startup import make_startup_data  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_stats import evaluate, markdown, summarise  # noqa: E402
+from inprocess import scan_in_process  # noqa: E402
 
 DEFAULT_NSIDES = "8:0 64:12 512:24"
 DEFAULT_OUT = REPO / "bench" / "results" / "accuracy.json"
-
-
-# ------------------------------------------------------------------------------------------------
-# the real scan loop, with the reconstruction called in-process
-
-
-class InProcessTransport:
-    """The `server.scan.Transport` of a single in-process worker: every published task is answered, in
-    publication order, by calling the reconstruction directly (tasks and results go through their JSON
-    messages, as through the broker). A raising reconstruction gives a failed result (NaN), as a worker
-    reports a pixel that failed for good."""
-
-    def __init__(self, reco: Reconstruction) -> None:
-        self.reco = reco
-        self.pending: deque[PixelTask] = deque()
-        self.n_reconstructed = 0
-
-    async def publish(self, tasks: list[PixelTask]) -> None:
-        self.pending.extend(PixelTask.model_validate_json(t.model_dump_json()) for t in tasks)
-
-    async def results(self) -> AsyncIterator[PixelResult]:
-        while self.pending:
-            task = self.pending.popleft()
-            start = time.perf_counter()
-            try:
-                reco = self.reco.reconstruct(task)
-                result = PixelResult(
-                    reco_pixel_variation=reco,
-                    runtime=time.perf_counter() - start,
-                    sent_at=task.sent_at,
-                    worker="in-process",
-                )
-            except Exception as e:
-                nan = math.nan
-                reco = RecoPixelVariation(
-                    nside=task.nside,
-                    pixel=task.pixel,
-                    posvar=task.posvar,
-                    **dict.fromkeys(("llh", "e_in", "e_tot", "x", "y", "z", "t", "energy"), nan),
-                )
-                result = PixelResult(
-                    reco_pixel_variation=reco,
-                    runtime=time.perf_counter() - start,
-                    failed=True,
-                    error=f"{type(e).__name__}: {e}",
-                    worker="in-process",
-                )
-            self.n_reconstructed += 1
-            yield PixelResult.model_validate_json(result.model_dump_json())
-        raise ClientsTimedOut("the in-process transport has no task left")
-
-
-def scan_in_process(
-    event: dict[str, Any],
-    reco_algo: str,
-    nsides: str,
-    *,
-    scan_id: str,
-    sinks: Sequence[ReportSink] = (),
-    reco_config: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], Reconstruction, InProcessTransport]:
-    """Scan ``event`` like `server.main.run_server` does, minus the broker: same startup data, state,
-    reporter (``sinks`` get every progress report and result) and send/collect loop. Returns the final
-    SkyScanResult dict, the reconstruction object and the transport."""
-    meta = check_event_for_reco(event, reco_algo)
-    startup = make_startup_data(scan_id, reco_algo, event)
-    if reco_config is not None:
-        startup = startup.model_copy(update={"reco_config": reco_config})
-    worker_startup = StartupData.model_validate_json(startup.model_dump_json())
-    reco_cls = get_reco(reco_algo)
-    reco = reco_cls(worker_startup)
-    progression = NSideProgression.parse(nsides)
-    state = ScanState(progression, reco_cls.n_posvar, 1.0)
-    tracker = ProgressTracker(progression, reco_cls.n_posvar, 1.0, 1e9)
-    scan_metadata: dict[str, object] = {
-        "scan_id": scan_id,
-        "nside_progression": progression.to_json_dict(),
-        "position_variations": reco_cls.n_posvar,
-    }
-    reporter = Reporter(list(sinks), tracker, meta, scan_metadata, 1e9, 1e9)
-    transport = InProcessTransport(reco)
-    make_tasks = task_factory(
-        scan_id, reco_algo, startup.realtime_format_version, state, startup.fallback_seed
-    )
-
-    async def drive() -> None:
-        await reporter.send_progress(state, "The Skymap Scanner has started up.")
-        await run_scan(state, transport, reporter, make_tasks, shuffle_seed=scan_id)
-        await reporter.send_result(state, final=True)
-        await reporter.send_progress(state, "The Skymap Scanner has finished.", urgent=True)
-
-    asyncio.run(drive())
-    return build_result(state.nsides_dict, meta, complete=True), reco, transport
 
 
 # ------------------------------------------------------------------------------------------------
@@ -454,7 +348,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         json.dumps({"provenance": provenance, "summary": summary, "events": records}, indent=1)
         + "\n"
     )
-    print(markdown(summary, provenance, "external" if external is not None else "in_sample"))
+    headline = "external" if external is not None else "crossval"
+    print(
+        markdown(summary, provenance, headline if headline in summary["coverage"] else "in_sample")
+    )
     print(f"\nper-event numbers: {args.out}")
 
 

@@ -119,30 +119,40 @@ def summarise(
     )
     all_models = {**models, "in_sample": in_sample}
     out["level_models"] = {k: None if m is None else m.as_dict() for k, m in all_models.items()}
+    tags = []  # coverage variants whose per-event keys are set
     for tag, model in all_models.items():
         if model is not None:
             apply_levels(ok, model, tag)
+            tags.append(tag)
+    # two-fold cross-validation: each half is covered by the model fitted on the other half
+    folds = {}
+    for parity in (0, 1):
+        calib = [r for r in ok if r["index"] % 2 == parity]
+        model = fit_level_model(
+            np.array([r["best_e_tot_gev"] for r in calib]),
+            np.array([r["delta2_truth"] for r in calib]),
+        )
+        folds[f"calibrated_on_{'even' if parity == 0 else 'odd'}"] = (
+            None if model is None else model.as_dict()
+        )
+        if model is not None:
+            apply_levels([r for r in ok if r["index"] % 2 != parity], model, "crossval")
+    out["crossval_models"] = folds
+    if all(v is not None for v in folds.values()):
+        tags.append("crossval")
     out["coverage_wilks"] = float(np.mean([r["covered_wilks"] for r in ok]))
-    out["coverage"] = {
-        tag: float(np.mean([r[f"covered_{tag}"] for r in ok]))
-        for tag, m in all_models.items()
-        if m is not None
-    }
+    out["coverage"] = {tag: float(np.mean([r[f"covered_{tag}"] for r in ok])) for tag in tags}
     out["median_area90_deg2"] = {
         "wilks": _median([r["area90_wilks_deg2"] for r in ok]),
-        **{
-            tag: _median([r[f"area90_{tag}_deg2"] for r in ok])
-            for tag, m in all_models.items()
-            if m is not None
-        },
+        **{tag: _median([r[f"area90_{tag}_deg2"] for r in ok]) for tag in tags},
     }
     bands = {}
     for lo, hi in ENERGY_BANDS:
         sel = [r for r in ok if lo <= r["energy_gev"] < hi]
         band: dict[str, Any] = _errors(sel)
         band["coverage_wilks"] = float(np.mean([r["covered_wilks"] for r in sel])) if sel else None
-        for tag, m in all_models.items():
-            if m is not None and sel:
+        for tag in tags:
+            if sel:
                 band[f"coverage_{tag}"] = float(np.mean([r[f"covered_{tag}"] for r in sel]))
                 band[f"median_area90_{tag}_deg2"] = _median([r[f"area90_{tag}_deg2"] for r in sel])
         bands[_band_name(lo, hi)] = band
