@@ -15,8 +15,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from skymap_scanner.messages import PixelResult, PixelTask, RecoPixelVariation
-from skymap_scanner.nsides import NSideProgression
 from skymap_scanner.recos import Reconstruction, StartupData, get_reco
 from skymap_scanner.server.progress import ProgressTracker
 from skymap_scanner.server.result import build_result
@@ -24,6 +22,8 @@ from skymap_scanner.server.scan import ClientsTimedOut, Reporter, run_scan, task
 from skymap_scanner.server.sinks import ReportSink
 from skymap_scanner.server.state import ScanState
 from skymap_scanner.startup import check_event_for_reco, make_startup_data
+from skyscan_contract.messages import PixelResult, PixelTask, RecoPixelVariation
+from skyscan_contract.nsides import NSideProgression
 
 
 class InProcessTransport:

@@ -32,9 +32,9 @@ from scipy import optimize  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from skymap_scanner.messages import Seed  # noqa: E402
 from skymap_scanner.recos.pandel import PandelMPE  # noqa: E402
 from skymap_scanner.startup import make_startup_data  # noqa: E402
+from skyscan_contract.messages import Seed  # noqa: E402
 
 
 def _from(zen: float, azi: float) -> np.ndarray:

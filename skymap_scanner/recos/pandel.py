@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from skyscan_contract.messages import PixelTask, RecoPixelVariation, Seed
+
 from ..events import PulseEvent, parse_event
-from ..messages import PixelTask, RecoPixelVariation, Seed
 from ..physics.coordinates import equa_to_dir
 from ..physics.hits import HitSeries
 from ..physics.hypothesis import setup_event
@@ -53,7 +54,6 @@ def likelihood_options(settings: PandelSettings, *, mpe: bool) -> LikelihoodOpti
 
 class PandelMPE(Reconstruction):
     name = "pandel_mpe"
-    needs_pulses = True
     mpe: ClassVar[bool] = True
 
     def __init__(self, startup: StartupData) -> None:

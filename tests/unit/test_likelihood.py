@@ -162,3 +162,28 @@ def test_nohit_term() -> None:
     assert extra[0] > 0.8 * mu
     # 150 m away the hit DOMs are far: unlikely to be hit, much larger penalty
     assert extra[1] > extra[0] + 10.0
+
+
+def test_dom_acceptance_in_nohit_term() -> None:
+    """The expected light of a DOM follows its acceptance: ``1 + acceptance_slope cos(eta)`` in the
+    angle at which the light arrives (up-going light, seen by the downward-facing PMT from below,
+    counts more) and the DOM's relative efficiency (rde). A dark DOM 20 m above and one 20 m below a
+    horizontal track, then the same DOM with rde 1.35 (high quantum efficiency) and 1.0. Without the
+    angular or the rde part of the acceptance the ratios are 1 and the test fails."""
+    e1, e2, p = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0])
+    hits = HitSeries.from_doms(
+        np.array([[0.0, 40.0, 0.0]]), np.array([K_OVER_C * 40.0]), np.array([1.0])
+    )
+    dark = np.array([[0.0, 0.0, 20.0], [0.0, 0.0, -20.0], [0.0, 0.0, 20.0]])
+    term = NoHitTerm(
+        brightness=50.0,
+        unhit_pos=dark,
+        unhit_rde=np.array([1.35, 1.35, 1.0]),
+        hit_rde=np.ones(1),
+    )
+    lk = TrackLikelihood(hits, e1, e2, p, LikelihoodOptions(nohit=term))
+    _, mu = lk.unit_amplitudes(np.array([[-40.0, 0.0, 0.0]]))  # the track along x at y = z = 0
+    sin_c = math.sin(math.acos(1.0 / 1.3195))
+    slope = 0.5  # the stated acceptance model
+    assert mu[0] / mu[1] == pytest.approx((1 + slope * sin_c) / (1 - slope * sin_c), rel=0.02)
+    assert mu[0] / mu[2] == pytest.approx(1.35, rel=1e-6)
