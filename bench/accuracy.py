@@ -1,39 +1,37 @@
-"""Benchmark: angular accuracy and 90 % contour coverage of scans of simulated through-going tracks.
+"""Benchmark: angular accuracy and 90 % contour coverage of scans of simulated events.
 
-Simulates ``--events`` tracks with the toy simulator (`skymap_scanner.simulation`: energy log-uniform in
-1 TeV-1 PeV, direction isotropic with zenith 80°-180°, i.e. the lower hemisphere plus the horizon, fixed
-``--seed``), scans each with the real pixel-selection loop (`server.scan.run_scan`, predictive threshold 1.0,
-default progression ``8:0 64:12 512:24``) and the real ``pandel_mpe`` reconstruction, and summarises every
-result with `skymap_scanner.products`.
+By default the events come from the independent simulator (`skymap_scanner.simulation.independent`: muons
+with stochastic losses, photons through the layered SPICE ice, no light model shared with the fit): energy
+log-uniform in 1 TeV-10 PeV, direction isotropic, half through-going muons and half starting tracks (a
+neutrino vertex with its hadronic cascade), at least 300 m of track in the instrumented volume.
+``--simulator toy`` uses the old toy model (the fit's own Pandel pdf: a self-consistency check only).
+Event ``i`` of ``--seed`` is simulated in the worker process from ``default_rng((seed, i))``.
 
-The broker is bypassed on purpose: an in-process transport hands each published pixel straight to the
-reconstruction (built from the same JSON startup data a worker reads; tasks and results are round-tripped
-through their JSON messages) and feeds the answers back to the loop in publication order, as one worker
-would. This benchmark measures the physics; the broker/worker overhead is measured by ``bench/overhead.py``
-and the full scan through RabbitMQ by ``bench/reco_speed.py``. ``--processes`` events are scanned in
-parallel (one process per core, numpy single-threaded).
+Each event is scanned with the real pixel-selection loop (`server.scan.run_scan`, predictive threshold 1.0,
+default progression ``8:0 64:12 512:24``) and the real reconstruction (``--reco-algo``, default
+``pandel_mpe``), and summarised with `skymap_scanner.products`. The broker is bypassed on purpose: an
+in-process transport hands each published pixel straight to the reconstruction (built from the same JSON
+startup data a worker reads; tasks and results are round-tripped through their JSON messages) and feeds the
+answers back to the loop in publication order, as one worker would. ``--processes`` events are scanned in
+parallel (numpy single-threaded).
 
-Per event: the best-fit error to the truth; 2ΔLLH(truth) = 2 (llh of the finest scanned pixel containing
-the true direction − best llh), with `MultiOrderMap.values_at`; the area of the 90 % region at Wilks'
-level (2ΔLLH ≤ 4.61, all tiles below the level, as `products.region`); whether the truth is inside.
+Per event: the best-fit error; 2ΔLLH(truth) = 2 (llh of the finest scanned pixel containing the true
+direction - best llh); the best fit's charge proxy ``E_tot``; areas of the 90 % regions.
 
-Calibration: the calibrated 90 % level is the 90th percentile (numpy's linear interpolation) of 2ΔLLH(truth)
-over the events. It is reported in-sample (level from all events, coverage on the same events: 90 % by
-construction) and out-of-sample with a two-fold split (even event indices calibrate, odd ones evaluate, and
-the other way round); the stored value (`products/calibration.py`) is the in-sample level of all events.
+Calibration (`skymap_scanner/calibration.py`): the 90 % level is modelled as a function of ``E_tot``
+(quantile regression of log 2ΔLLH(truth) on log10 E_tot). The summary reports coverage for the model fitted
+on all these events (``in_sample``, the one to store), for a two-fold cross-validation (``crossval``: events
+with even indices are covered by the model fitted on the odd ones and vice versa, so every event is checked
+with a level it did not help calibrate), for the stored model (``stored``) and, with ``--calibration FILE``
+(the JSON of another run, e.g. a different seed), for the model fitted there (``external``). Coverage and
+errors are reported per true-energy band.
 
-The level stored in `products/calibration.py` (``--stored-level``) is evaluated as well: run with another
-``--seed`` (and ``--out`` elsewhere), that is an independent check of the stored calibration.
+Run (one to a few minutes of CPU per event on this machine; 2 processes):
 
-Run (30 min on this 2-core machine for 50 events, ~65 s of CPU per scan):
+    nice -n 19 .venv/bin/python bench/accuracy.py --events 160 --seed 20250 --save-results bench-scans/
 
-    nice -n 19 .venv/bin/python bench/accuracy.py --events 50 --seed 20240
-
-The stored calibration and ``bench/results/accuracy.json`` come from ``--events 100 --seed 20240`` (50
-events were too few: see `products/calibration.py`); ``--save-results DIR --reuse-saved`` keeps and reuses
-scans, so that a larger run only scans the new events (event i of a seed does not depend on ``--events``).
-
-Writes per-event numbers and the summary to ``bench/results/accuracy.json`` and prints a Markdown table.
+``--save-results DIR --reuse-saved`` keeps and reuses scans (event i of a seed does not depend on ``--events``).
+Writes per-event numbers and the summary to ``--out`` and prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -44,7 +42,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import asyncio  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -55,8 +52,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-from collections import deque  # noqa: E402
-from collections.abc import AsyncIterator, Sequence  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -65,163 +62,62 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from skymap_scanner.physics.coordinates import dir_to_equa  # noqa: E402
-from skymap_scanner.products import LEVEL_90, angular_distance_deg, summarize_result  # noqa: E402
-from skymap_scanner.products.calibration import CALIBRATED_DELTA_LLH_90  # noqa: E402
-from skymap_scanner.recos import Reconstruction, StartupData, get_reco  # noqa: E402
-from skymap_scanner.server.progress import ProgressTracker  # noqa: E402
-from skymap_scanner.server.result import build_result  # noqa: E402
-from skymap_scanner.server.scan import (  # noqa: E402
-    ClientsTimedOut,
-    Reporter,
-    run_scan,
-    task_factory,
-)
-from skymap_scanner.server.sinks import ReportSink  # noqa: E402
-from skymap_scanner.server.state import ScanState  # noqa: E402
+from skymap_scanner.products.calibration import CALIBRATION_90, LevelModel  # noqa: E402
+from skymap_scanner.recos import get_reco  # noqa: E402
 from skymap_scanner.simulation import simulate_events  # noqa: E402
-from skymap_scanner.startup import check_event_for_reco, make_startup_data  # noqa: E402
-from skyscan_contract.messages import PixelResult, PixelTask, RecoPixelVariation  # noqa: E402
-from skyscan_contract.nsides import NSideProgression  # noqa: E402
+from skymap_scanner.simulation.independent import simulate_independent_events  # noqa: E402
+from skymap_scanner.startup import make_startup_data  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy_stats import evaluate, markdown, summarise  # noqa: E402
+from inprocess import scan_in_process  # noqa: E402
 
 DEFAULT_NSIDES = "8:0 64:12 512:24"
 DEFAULT_OUT = REPO / "bench" / "results" / "accuracy.json"
-_SR_TO_DEG2 = (180.0 / math.pi) ** 2
-
-
-# ------------------------------------------------------------------------------------------------
-# the real scan loop, with the reconstruction called in-process
-
-
-class InProcessTransport:
-    """The `server.scan.Transport` of a single in-process worker: every published task is answered, in
-    publication order, by calling the reconstruction directly (tasks and results go through their JSON
-    messages, as through the broker). A raising reconstruction gives a failed result (NaN), as a worker
-    reports a pixel that failed for good."""
-
-    def __init__(self, reco: Reconstruction) -> None:
-        self.reco = reco
-        self.pending: deque[PixelTask] = deque()
-        self.n_reconstructed = 0
-
-    async def publish(self, tasks: list[PixelTask]) -> None:
-        self.pending.extend(PixelTask.model_validate_json(t.model_dump_json()) for t in tasks)
-
-    async def results(self) -> AsyncIterator[PixelResult]:
-        while self.pending:
-            task = self.pending.popleft()
-            start = time.perf_counter()
-            try:
-                reco = self.reco.reconstruct(task)
-                result = PixelResult(
-                    reco_pixel_variation=reco,
-                    runtime=time.perf_counter() - start,
-                    sent_at=task.sent_at,
-                    worker="in-process",
-                )
-            except Exception as e:
-                nan = math.nan
-                reco = RecoPixelVariation(
-                    nside=task.nside,
-                    pixel=task.pixel,
-                    posvar=task.posvar,
-                    **dict.fromkeys(("llh", "e_in", "e_tot", "x", "y", "z", "t", "energy"), nan),
-                )
-                result = PixelResult(
-                    reco_pixel_variation=reco,
-                    runtime=time.perf_counter() - start,
-                    failed=True,
-                    error=f"{type(e).__name__}: {e}",
-                    worker="in-process",
-                )
-            self.n_reconstructed += 1
-            yield PixelResult.model_validate_json(result.model_dump_json())
-        raise ClientsTimedOut("the in-process transport has no task left")
-
-
-def scan_in_process(
-    event: dict[str, Any],
-    reco_algo: str,
-    nsides: str,
-    *,
-    scan_id: str,
-    sinks: Sequence[ReportSink] = (),
-    reco_config: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], Reconstruction, InProcessTransport]:
-    """Scan ``event`` like `server.main.run_server` does, minus the broker: same startup data, state,
-    reporter (``sinks`` get every progress report and result) and send/collect loop. Returns the final
-    SkyScanResult dict, the reconstruction object and the transport."""
-    meta = check_event_for_reco(event, reco_algo)
-    startup = make_startup_data(scan_id, reco_algo, event)
-    if reco_config is not None:
-        startup = startup.model_copy(update={"reco_config": reco_config})
-    worker_startup = StartupData.model_validate_json(startup.model_dump_json())
-    reco_cls = get_reco(reco_algo)
-    reco = reco_cls(worker_startup)
-    progression = NSideProgression.parse(nsides)
-    state = ScanState(progression, reco_cls.n_posvar, 1.0)
-    tracker = ProgressTracker(progression, reco_cls.n_posvar, 1.0, 1e9)
-    scan_metadata: dict[str, object] = {
-        "scan_id": scan_id,
-        "nside_progression": progression.to_json_dict(),
-        "position_variations": reco_cls.n_posvar,
-    }
-    reporter = Reporter(list(sinks), tracker, meta, scan_metadata, 1e9, 1e9)
-    transport = InProcessTransport(reco)
-    make_tasks = task_factory(
-        scan_id, reco_algo, startup.realtime_format_version, state, startup.fallback_seed
-    )
-
-    async def drive() -> None:
-        await reporter.send_progress(state, "The Skymap Scanner has started up.")
-        await run_scan(state, transport, reporter, make_tasks, shuffle_seed=scan_id)
-        await reporter.send_result(state, final=True)
-        await reporter.send_progress(state, "The Skymap Scanner has finished.", urgent=True)
-
-    asyncio.run(drive())
-    return build_result(state.nsides_dict, meta, complete=True), reco, transport
 
 
 # ------------------------------------------------------------------------------------------------
 # one event
 
 
-def truth_radec(event: dict[str, Any]) -> tuple[float, float]:
-    """True (RA, Dec) in radians of a simulated event's muon (the direction it came from)."""
-    truth = event["truth"]
-    ra, dec = dir_to_equa(truth["zenith"], truth["azimuth"], event["mjd"])
-    return float(ra), float(dec)
+@dataclass(frozen=True)
+class SimSpec:
+    """What to simulate (event ``index`` of ``seed``)."""
+
+    simulator: str
+    seed: int
+    energy_range_gev: tuple[float, float]
+    zenith_range: tuple[float, float]
+    starting_fraction: float
+    min_length_m: float
 
 
-def evaluate(event: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """Best-fit error, 2ΔLLH at the truth, Wilks 90 % area and the area curve of one result."""
-    summary = summarize_result(result)
-    ra_t, dec_t = truth_radec(event)
-    skymap = summary.skymap
-    tile = int(skymap.tile_at(np.array([ra_t]), np.array([dec_t]))[0])
-    delta2 = float(skymap.values_at(np.array([ra_t]), np.array([dec_t]))[0])
-    order = np.argsort(skymap.delta2, kind="stable")  # NaN last
-    return {
-        "truth_ra_deg": math.degrees(ra_t),
-        "truth_dec_deg": math.degrees(dec_t),
-        "best_ra_deg": summary.ra_deg,
-        "best_dec_deg": summary.dec_deg,
-        "best_nside": summary.best_fit.nside,
-        "error_deg": float(angular_distance_deg(summary.ra_rad, summary.dec_rad, ra_t, dec_t)),
-        "delta2_truth": delta2,
-        "truth_tile_nside": int(skymap.nside[tile]) if tile >= 0 else None,
-        "area90_wilks_deg2": summary.area_90_deg2,
-        "covered_wilks": bool(delta2 <= LEVEL_90),
-        "n_pixels": {str(n): len(result[f"nside-{n}"]["data"]) for n in summary.nsides},
-        # (2ΔLLH, tile area) sorted by 2ΔLLH: the area of any level, computed in the parent
-        "_curve": (skymap.delta2[order], skymap.pixel_area_sr[order] * _SR_TO_DEG2),
-    }
+def simulate(spec: SimSpec, index: int) -> dict[str, Any]:
+    """Event ``index`` of the seed (the same whatever the number of events)."""
+    if spec.simulator == "toy":
+        return simulate_events(index + 1, spec.seed, spec.energy_range_gev, spec.zenith_range)[
+            index
+        ]
+    return simulate_independent_events(
+        1,
+        spec.seed,
+        spec.energy_range_gev,
+        spec.zenith_range,
+        starting_fraction=spec.starting_fraction,
+        min_length_m=spec.min_length_m,
+        first_event=index,
+    )[0]
 
 
-def area_at(curve: tuple[np.ndarray, np.ndarray], level: float) -> float:
-    """Area (deg²) of all tiles with 2ΔLLH ≤ level (as `products.contours.region`)."""
-    delta2, area = curve
-    return float(area[delta2 <= level].sum())
+@dataclass(frozen=True)
+class Job:
+    index: int
+    spec: SimSpec
+    reco_algo: str
+    nsides: str
+    save_dir: Path | None
+    reuse: bool
+    reco_config: dict[str, Any] | None
 
 
 def _hit_doms(event: dict[str, Any], reco_algo: str) -> int | None:
@@ -229,220 +125,81 @@ def _hit_doms(event: dict[str, Any], reco_algo: str) -> int | None:
     return None if hits is None else len(hits)
 
 
-def run_one(job: tuple[int, dict[str, Any], str, str, str, Path | None, bool]) -> dict[str, Any]:
-    """Scan and evaluate one event (runs in a pool process).
+def run_one(job: Job) -> dict[str, Any]:
+    """Simulate, scan and evaluate one event (runs in a pool process).
 
     With ``save_dir``, the event, its result and the scan's timing are written there; with ``reuse`` a
-    result saved there before for the same event, progression and reco is evaluated instead of rescanned
-    (the timing then comes from its saved file).
+    result saved there before for the same event, progression, reco and reco config is evaluated instead.
     """
-    index, event, reco_algo, nsides, scan_prefix, save_dir, reuse = job
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    truth = event["truth"]
-    record: dict[str, Any] = {
-        "index": index,
-        "run_id": event["run_id"],
-        "event_id": event["event_id"],
-        "mjd": event["mjd"],
-        "energy_gev": truth["energy_gev"],
-        "zenith_deg": math.degrees(truth["zenith"]),
-        "azimuth_deg": math.degrees(truth["azimuth"]),
-        "n_pulses": len(event["pulses"]),
-    }
-    stem = None if save_dir is None else save_dir / f"event{index:03d}"
+    record: dict[str, Any] = {"index": job.index}
     try:
+        stem = None if job.save_dir is None else job.save_dir / f"event{job.index:04d}"
+        saved_event = None
+        if stem is not None and job.reuse and Path(f"{stem}.event.json").exists():
+            saved_event = json.loads(Path(f"{stem}.event.json").read_text())
+        event = saved_event if saved_event is not None else simulate(job.spec, job.index)
+        sim_cpu = time.process_time() - cpu0
+        truth = event["truth"]
+        record.update(
+            {
+                "run_id": event["run_id"],
+                "event_id": event["event_id"],
+                "mjd": event["mjd"],
+                "energy_gev": truth["energy_gev"],
+                "zenith_deg": math.degrees(truth["zenith"]),
+                "azimuth_deg": math.degrees(truth["azimuth"]),
+                "starting": bool(truth.get("starting", False)),
+                "length_in_detector_m": truth.get("length_in_detector_m"),
+                "n_pulses": len(event["pulses"]),
+                "sim_cpu_s": sim_cpu,
+            }
+        )
+        key = {"reco_algo": job.reco_algo, "nsides": job.nsides, "reco_config": job.reco_config}
         saved = None
-        if reuse and stem is not None and Path(f"{stem}.timing.json").exists():
+        if job.reuse and stem is not None and Path(f"{stem}.timing.json").exists():
             timing = json.loads(Path(f"{stem}.timing.json").read_text())
-            same = json.loads(Path(f"{stem}.event.json").read_text()) == event
-            if same and (timing["reco_algo"], timing["nsides"]) == (reco_algo, nsides):
+            if {k: timing.get(k) for k in key} == key:
                 saved = json.loads(Path(f"{stem}.result.json").read_text()), timing
         if saved is not None:
             result, timing = saved
-            record["n_hit_doms"] = _hit_doms(event, reco_algo)
-            record["n_reconstructed"] = timing["n_reconstructed"]
+            record["n_hit_doms"] = _hit_doms(event, job.reco_algo)
             record["reused"] = True
         else:
+            scan_cpu0 = time.process_time()
+            scan_wall0 = time.perf_counter()
             result, reco, transport = scan_in_process(
-                event, reco_algo, nsides, scan_id=f"{scan_prefix}-{index}"
+                event,
+                job.reco_algo,
+                job.nsides,
+                scan_id=f"accuracy-{job.spec.seed}-{job.index}",
+                reco_config=job.reco_config,
             )
             hits = getattr(reco, "hits", None)
             record["n_hit_doms"] = None if hits is None else len(hits)
-            record["n_reconstructed"] = transport.n_reconstructed
             timing = {
-                "reco_algo": reco_algo,
-                "nsides": nsides,
+                **key,
                 "n_reconstructed": transport.n_reconstructed,
-                "wall_s": time.perf_counter() - wall0,
-                "cpu_s": time.process_time() - cpu0,
+                "wall_s": time.perf_counter() - scan_wall0,
+                "cpu_s": time.process_time() - scan_cpu0,
             }
             if stem is not None:
                 Path(f"{stem}.result.json").write_text(json.dumps(result))
                 Path(f"{stem}.event.json").write_text(json.dumps(event))
                 Path(f"{stem}.timing.json").write_text(json.dumps(timing))
-        record.update(evaluate(event, result))
+        record["n_reconstructed"] = timing["n_reconstructed"]
         record["wall_s"], record["cpu_s"] = timing["wall_s"], timing["cpu_s"]
+        record.update(evaluate(event, result))
     except Exception as e:
         record["error"] = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"
+        record.setdefault("energy_gev", math.nan)
         record["wall_s"] = time.perf_counter() - wall0
         record["cpu_s"] = time.process_time() - cpu0
     return record
 
 
 # ------------------------------------------------------------------------------------------------
-# statistics
-
-
-def quantile90(values: Sequence[float] | np.ndarray) -> float:
-    return float(np.quantile(np.asarray(values, dtype=np.float64), 0.9))
-
-
-def coverage(delta2: Sequence[float] | np.ndarray, level: float) -> float:
-    d = np.asarray(delta2, dtype=np.float64)
-    return float(np.mean(d <= level)) if d.size else math.nan
-
-
-def summarise(records: list[dict[str, Any]], stored_level: float | None) -> dict[str, Any]:
-    """Medians, coverages and the calibrated level; adds per-event calibrated areas and flags.
-
-    ``stored_level`` (the level in `products/calibration.py`, measured on other events or these) is
-    evaluated too: on events of another seed it is an independent check of the stored calibration.
-    """
-    ok = [r for r in records if "error" not in r]
-    err = np.array([r["error_deg"] for r in ok])
-    d2 = np.array([r["delta2_truth"] for r in ok])
-    level = quantile90(d2)
-    folds: dict[str, Any] = {}
-    out_of_sample_covered = 0
-    for name, calib_parity in (("even_calibrates", 0), ("odd_calibrates", 1)):
-        calib = [r["delta2_truth"] for r in ok if r["index"] % 2 == calib_parity]
-        evalu = [r for r in ok if r["index"] % 2 != calib_parity]
-        lvl = quantile90(calib)
-        covered = [r["delta2_truth"] <= lvl for r in evalu]
-        out_of_sample_covered += sum(covered)
-        for r in evalu:
-            r["covered_out_of_sample"] = bool(r["delta2_truth"] <= lvl)
-            r["area90_out_of_sample_deg2"] = area_at(r["_curve"], lvl)
-        folds[name] = {
-            "n_calibrate": len(calib),
-            "n_evaluate": len(evalu),
-            "level": lvl,
-            "coverage": float(np.mean(covered)) if covered else math.nan,
-            "median_area90_deg2": float(np.median([r["area90_out_of_sample_deg2"] for r in evalu])),
-        }
-    for r in ok:
-        r["covered_calibrated"] = bool(r["delta2_truth"] <= level)
-        r["area90_calibrated_deg2"] = area_at(r["_curve"], level)
-    stored: dict[str, Any] | None = None
-    if stored_level is not None:
-        for r in ok:
-            r["covered_stored_level"] = bool(r["delta2_truth"] <= stored_level)
-            r["area90_stored_level_deg2"] = area_at(r["_curve"], stored_level)
-        stored = {
-            "level": stored_level,
-            "coverage": coverage(d2, stored_level),
-            "median_area90_deg2": float(np.median([r["area90_stored_level_deg2"] for r in ok])),
-        }
-    energy_bins = {}
-    for lo, hi in ((1e3, 1e4), (1e4, 1e5), (1e5, 1e6)):
-        sel = [r for r in ok if lo <= r["energy_gev"] < hi]
-        energy_bins[f"{lo / 1e3:g}-{hi / 1e3:g} TeV"] = {
-            "n": len(sel),
-            "median_error_deg": float(np.median([r["error_deg"] for r in sel]))
-            if sel
-            else math.nan,
-            "coverage_wilks": coverage([r["delta2_truth"] for r in sel], LEVEL_90),
-            "coverage_calibrated": coverage([r["delta2_truth"] for r in sel], level),
-            "median_area90_calibrated_deg2": float(
-                np.median([r["area90_calibrated_deg2"] for r in sel])
-            )
-            if sel
-            else math.nan,
-        }
-    return {
-        "n_events": len(records),
-        "n_failed_events": len(records) - len(ok),
-        "median_error_deg": float(np.median(err)),
-        "error_68_deg": float(np.quantile(err, 0.68)),
-        "error_90_deg": float(np.quantile(err, 0.9)),
-        "fraction_error_le_1deg": float(np.mean(err <= 1.0)),
-        "wilks_level": LEVEL_90,
-        "coverage_wilks": coverage(d2, LEVEL_90),
-        "median_area90_wilks_deg2": float(np.median([r["area90_wilks_deg2"] for r in ok])),
-        "calibrated_level": level,
-        "coverage_calibrated_in_sample": coverage(d2, level),
-        "median_area90_calibrated_deg2": float(
-            np.median([r["area90_calibrated_deg2"] for r in ok])
-        ),
-        "coverage_calibrated_out_of_sample": out_of_sample_covered / len(ok),
-        "median_area90_out_of_sample_deg2": float(
-            np.median([r["area90_out_of_sample_deg2"] for r in ok])
-        ),
-        "folds": folds,
-        "stored_calibrated_level": stored,
-        "median_delta2_truth": float(np.median(d2)),
-        "by_energy": energy_bins,
-        "median_hit_doms": float(np.median([r["n_hit_doms"] for r in ok])),
-        "mean_scan_cpu_s": float(np.mean([r["cpu_s"] for r in ok])),
-        "mean_pixels_per_scan": float(np.mean([r["n_reconstructed"] for r in ok])),
-    }
-
-
-def markdown(summary: dict[str, Any], provenance: dict[str, Any]) -> str:
-    s = summary
-    f = s["folds"]
-    lines = [
-        f"Simulated tracks: {s['n_events']} (seed {provenance['seed']}), "
-        f"{provenance['energy_range_gev'][0]:g}-{provenance['energy_range_gev'][1]:g} GeV, "
-        f"zenith {provenance['zenith_range_deg'][0]:g}°-{provenance['zenith_range_deg'][1]:g}°; "
-        f"`{provenance['reco_algo']}`, `{provenance['nsides']}`; "
-        f"wall time {provenance['wall_s'] / 60:.1f} min on {provenance['processes']} processes"
-        + (
-            f" ({provenance['events_reused']} scans reused from a previous run; the scans' summed "
-            f"wall time is {provenance['sum_scan_wall_s'] / 60:.0f} min)"
-            if provenance.get("events_reused")
-            else ""
-        )
-        + " "
-        f"({s['mean_scan_cpu_s']:.0f} s CPU and {s['mean_pixels_per_scan']:.0f} pixels per scan, "
-        f"median {s['median_hit_doms']:.0f} hit DOMs after cleaning).",
-        "",
-        "| quantity | value |",
-        "|---|---|",
-        f"| median angular error | {s['median_error_deg']:.2f}° |",
-        f"| 68 % / 90 % quantile of the error | {s['error_68_deg']:.2f}° / {s['error_90_deg']:.2f}° |",
-        f"| events with error ≤ 1° | {100 * s['fraction_error_le_1deg']:.0f} % |",
-        f"| coverage of the 90 % region, Wilks (2ΔLLH ≤ {s['wilks_level']}) | "
-        f"{100 * s['coverage_wilks']:.0f} % |",
-        f"| calibrated 90 % level (90th percentile of 2ΔLLH(truth)) | {s['calibrated_level']:.2f} |",
-        f"| coverage, calibrated, in-sample | {100 * s['coverage_calibrated_in_sample']:.0f} % |",
-        f"| coverage, calibrated, out-of-sample (2-fold: "
-        f"{100 * f['even_calibrates']['coverage']:.0f} % / {100 * f['odd_calibrates']['coverage']:.0f} %, "
-        f"levels {f['even_calibrates']['level']:.2f} / {f['odd_calibrates']['level']:.2f}) | "
-        f"{100 * s['coverage_calibrated_out_of_sample']:.0f} % |",
-        f"| median 90 % area, Wilks | {s['median_area90_wilks_deg2']:.2f} deg² |",
-        f"| median 90 % area, calibrated | {s['median_area90_calibrated_deg2']:.2f} deg² |",
-    ]
-    st = s["stored_calibrated_level"]
-    if st is not None:
-        lines += [
-            f"| coverage at the stored calibrated level {st['level']:.2f} "
-            f"(`products/calibration.py`) | {100 * st['coverage']:.0f} % |",
-            f"| median 90 % area at the stored level | {st['median_area90_deg2']:.2f} deg² |",
-        ]
-    lines += [
-        "",
-        "| energy | events | median error | coverage Wilks | coverage calibrated | "
-        "median calibrated 90 % area |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, b in s["by_energy"].items():
-        lines.append(
-            f"| {name} | {b['n']} | {b['median_error_deg']:.2f}° | "
-            f"{100 * b['coverage_wilks']:.0f} % | {100 * b['coverage_calibrated']:.0f} % | "
-            f"{b['median_area90_calibrated_deg2']:.2f} deg² |"
-        )
-    return "\n".join(lines)
+# the command
 
 
 def _git_commit() -> str:
@@ -455,28 +212,46 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def _parse_config(items: Sequence[str]) -> dict[str, Any] | None:
+    if not items:
+        return None
+    out: dict[str, Any] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = json.loads(value)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=50, help="number of simulated tracks")
-    parser.add_argument("--seed", type=int, default=20240, help="simulation seed")
+    parser.add_argument("--events", type=int, default=50, help="number of simulated events")
+    parser.add_argument("--first-event", type=int, default=0, help="index of the first event")
+    parser.add_argument("--seed", type=int, default=20250, help="simulation seed")
+    parser.add_argument("--simulator", choices=("independent", "toy"), default="independent")
     parser.add_argument("--nsides", default=DEFAULT_NSIDES, help="nside progression")
     parser.add_argument("--reco-algo", default="pandel_mpe")
+    parser.add_argument(
+        "--reco-config",
+        nargs="*",
+        default=[],
+        metavar="KEY=JSON",
+        help="override the reconstruction's settings (reco_config), for studies",
+    )
     parser.add_argument("--processes", type=int, default=2, help="events scanned in parallel")
-    parser.add_argument("--emin-gev", type=float, default=1e3)
-    parser.add_argument("--emax-gev", type=float, default=1e6)
-    parser.add_argument("--zenith-min-deg", type=float, default=80.0)
+    parser.add_argument("--emin-gev", type=float, default=None, help="default 1e3")
+    parser.add_argument("--emax-gev", type=float, default=None, help="default 1e7 (toy: 1e6)")
+    parser.add_argument("--zenith-min-deg", type=float, default=None, help="default 0 (toy: 80)")
     parser.add_argument("--zenith-max-deg", type=float, default=180.0)
+    parser.add_argument("--starting-fraction", type=float, default=0.5)
+    parser.add_argument("--min-length-m", type=float, default=300.0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output")
     parser.add_argument(
-        "--stored-level",
-        type=float,
-        default=CALIBRATED_DELTA_LLH_90,
-        help="a calibrated 2ΔLLH level to evaluate too (default: products/calibration.py's)",
-    )
-    parser.add_argument(
-        "--no-stored-level", action="store_true", help="do not evaluate a stored level"
+        "--calibration",
+        type=Path,
+        default=None,
+        help="the JSON of another run: its in-sample level model is evaluated on these events",
     )
     parser.add_argument(
         "--save-results", type=Path, default=None, help="also write each event and result here"
@@ -484,25 +259,41 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--reuse-saved",
         action="store_true",
-        help="evaluate results already in --save-results (same event, nsides, reco) instead of "
-        "rescanning them",
+        help="reuse events and results already in --save-results instead of rescanning them",
     )
-    args = parser.parse_args(argv)
+    return parser
 
-    events = simulate_events(
-        args.events,
-        args.seed,
-        energy_range_gev=(args.emin_gev, args.emax_gev),
-        zenith_range=(math.radians(args.zenith_min_deg), math.radians(args.zenith_max_deg)),
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    toy = args.simulator == "toy"
+    spec = SimSpec(
+        simulator=args.simulator,
+        seed=args.seed,
+        energy_range_gev=(
+            1e3 if args.emin_gev is None else args.emin_gev,
+            (1e6 if toy else 1e7) if args.emax_gev is None else args.emax_gev,
+        ),
+        zenith_range=(
+            math.radians(
+                (80.0 if toy else 0.0) if args.zenith_min_deg is None else args.zenith_min_deg
+            ),
+            math.radians(args.zenith_max_deg),
+        ),
+        starting_fraction=args.starting_fraction,
+        min_length_m=args.min_length_m,
     )
-    prefix = f"accuracy-{args.seed}"
     if args.save_results is not None:
         args.save_results.mkdir(parents=True, exist_ok=True)
+    config = _parse_config(args.reco_config)
     jobs = [
-        (i, ev, args.reco_algo, args.nsides, prefix, args.save_results, args.reuse_saved)
-        for i, ev in enumerate(events)
+        Job(i, spec, args.reco_algo, args.nsides, args.save_results, args.reuse_saved, config)
+        for i in range(args.first_event, args.first_event + args.events)
     ]
-    jobs.sort(key=lambda j: -len(j[1]["pulses"]))  # the longest scans first: less idle tail
+    external: LevelModel | None = None
+    if args.calibration is not None:
+        fitted = json.loads(args.calibration.read_text())["summary"]["level_models"]["in_sample"]
+        external = LevelModel(**fitted)
     started = datetime.datetime.now(datetime.UTC)
     wall0 = time.perf_counter()
     records: list[dict[str, Any]] = []
@@ -513,13 +304,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 msg = "FAILED " + rec["error"].splitlines()[0]
             else:
                 msg = (
-                    f"error {rec['error_deg']:6.2f}° 2ΔLLH(truth) {rec['delta2_truth']:7.2f} "
-                    f"A90 {rec['area90_wilks_deg2']:6.2f} deg² {rec['n_hit_doms']:4d} DOMs"
+                    f"{'start' if rec['starting'] else 'thru '} error {rec['error_deg']:6.2f}° "
+                    f"2ΔLLH(truth) {rec['delta2_truth']:7.2f} {rec['n_hit_doms']:4d} DOMs"
                 )
             print(
-                f"[{len(records):3d}/{len(jobs)}] event {rec['index']:3d} "
-                f"E {rec['energy_gev'] / 1e3:8.1f} TeV zen {rec['zenith_deg']:6.1f}° {msg} "
-                f"({rec['wall_s']:.0f} s)",
+                f"[{len(records):3d}/{len(jobs)}] event {rec['index']:4d} "
+                f"E {rec['energy_gev'] / 1e3:9.1f} TeV {msg} ({rec['wall_s']:.0f} s)",
                 file=sys.stderr,
                 flush=True,
             )
@@ -530,23 +320,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         "command": "nice -n 19 .venv/bin/python bench/accuracy.py " + shlex.join(argv_list),
         "date": started.isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
+        "simulator": args.simulator,
         "seed": args.seed,
         "events": args.events,
+        "first_event": args.first_event,
+        "energy_range_gev": list(spec.energy_range_gev),
+        "zenith_range_deg": [math.degrees(z) for z in spec.zenith_range],
+        "starting_fraction": spec.starting_fraction,
+        "min_length_m": spec.min_length_m,
         "nsides": args.nsides,
         "reco_algo": args.reco_algo,
+        "reco_config": config,
         "predictive_scanning_threshold": 1.0,
-        "energy_range_gev": [args.emin_gev, args.emax_gev],
-        "zenith_range_deg": [args.zenith_min_deg, args.zenith_max_deg],
-        "simulation": "skymap_scanner.simulation.simulate_events (toy model), noise 500 Hz",
         "transport": "in-process (broker bypassed; see the module docstring)",
         "processes": args.processes,
         "wall_s": wall,
         "events_reused": sum(1 for r in records if r.get("reused")),
-        "sum_scan_wall_s": sum(r["wall_s"] for r in records),
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
-    summary = summarise(records, None if args.no_stored_level else args.stored_level)
+    models = {"stored": CALIBRATION_90, "external": external}
+    summary = summarise(records, models)
     for r in records:
         r.pop("_curve", None)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -554,7 +348,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         json.dumps({"provenance": provenance, "summary": summary, "events": records}, indent=1)
         + "\n"
     )
-    print(markdown(summary, provenance))
+    headline = "external" if external is not None else "crossval"
+    print(
+        markdown(summary, provenance, headline if headline in summary["coverage"] else "in_sample")
+    )
     print(f"\nper-event numbers: {args.out}")
 
 

@@ -78,7 +78,7 @@ def make_result(path: Path) -> None:
     """Scan the simulated event in-process (see the module docstring) and save the result."""
     sys.path.insert(0, str(REPO / "bench"))
     sys.path.insert(0, str(REPO))
-    from accuracy import scan_in_process  # type: ignore[import-not-found]
+    from inprocess import scan_in_process  # type: ignore[import-not-found]
 
     from skymap_scanner.simulation import simulate_events
 

@@ -193,17 +193,16 @@ def summarize_result(
     """Summarise a SkyScanResult JSON dict.
 
     The best fit equals skyreader's ``SkyScanResult.deserialize(result).best_dir`` (an nside with
-    any NaN llh is skipped, as skyreader does). ``calibrated_delta_llh_90`` is a 2ΔLLH level found
-    to give 90 % coverage on simulation; when given, ``region_90_calibrated`` uses it.
+    any NaN llh is skipped, as skyreader does). ``region_90_calibrated`` uses the calibrated 2ΔLLH
+    level the scanner wrote into the result's metadata (``calibrated_delta_llh_90``, which depends on
+    the event's brightness; see ``calibration.py``), else ``calibrated_delta_llh_90`` if given (a
+    single level found to give 90 % coverage on simulation), else it is None.
     """
     parsed = parse_result(result)
     best = find_best_fit(parsed)
     skymap = build_multiorder(parsed, best.llh)
-    calibrated = (
-        None
-        if calibrated_delta_llh_90 is None
-        else region(skymap, best, float(calibrated_delta_llh_90))
-    )
+    level = parsed.metadata.get("calibrated_delta_llh_90", calibrated_delta_llh_90)
+    calibrated = None if level is None else region(skymap, best, float(level))
     return SkyMapSummary(
         best_fit=best,
         region_50=region(skymap, best, LEVEL_50),

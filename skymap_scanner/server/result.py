@@ -1,14 +1,21 @@
 """Build the icecube-skyreader `SkyScanResult` JSON (v1 columns, full metadata) from collected pixels.
 
 Written directly as the serialised dict (the format of `SkyScanResult.serialize()`), so the server needs
-neither pandas nor skyreader at run time; tests load every result with `SkyScanResult.deserialize`."""
+neither pandas nor skyreader at run time; tests load every result with `SkyScanResult.deserialize`.
+
+Besides the original's metadata, every nside's metadata holds the calibrated 90 % level of this event
+(``calibrated_delta_llh_90``, from the best fit's ``E_tot``; see ``calibration.py``) and the sky's
+distinct minima within it (``minima``, best first, and ``multiple_minima``; see ``minima.py``): a second
+minimum there means the 90 % region has two separate parts and the best fit alone is misleading."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from ..calibration import calibrated_level_90
 from ..events import EventMetadata
+from ..minima import find_minima
 from ..pixels import NSidesDict, PixelReco
 
 COLUMNS = ["index", "llh", "E_in", "E_tot", "X", "Y", "Z", "T"]
@@ -17,6 +24,21 @@ NAN_SENTINEL = "<skyreader.nan>"
 
 def _json_float(value: float) -> float | str:
     return NAN_SENTINEL if math.isnan(value) else value
+
+
+def sky_minima_metadata(nsides_dict: NSidesDict) -> dict[str, Any]:
+    """The calibrated 90 % level of the event and the distinct minima within it (module docstring)."""
+    recos = [r for pixels in nsides_dict.values() for r in pixels.values() if not math.isnan(r.llh)]
+    if not recos:
+        return {}
+    best = min(recos, key=lambda r: r.llh)
+    level = calibrated_level_90(best.e_tot)
+    minima = find_minima(((r.nside, r.pixel, r.llh) for r in recos), level)
+    return {
+        "calibrated_delta_llh_90": level,
+        "minima": [m.as_dict() for m in minima],
+        "multiple_minima": len(minima) > 1,
+    }
 
 
 def _row(reco: PixelReco) -> list[Any]:
@@ -50,6 +72,7 @@ def build_result(
     """The serialised result; `{}` while nothing has been collected."""
     make_row = cache.row if cache is not None else _row
     out: dict[str, Any] = {}
+    sky = sky_minima_metadata(nsides_dict)
     for nside in sorted(nsides_dict):
         pixels = nsides_dict[nside]
         rows = [make_row(pixels[p]) for p in sorted(pixels)]
@@ -65,6 +88,7 @@ def build_result(
                 "mjd": meta.mjd,
                 "is_real_event": meta.is_real_event,
                 "version": 1,
+                **sky,
             },
         }
     return out

@@ -37,7 +37,7 @@ from skymap_scanner.products.alert import Product, build_products, position_quer
 from skymap_scanner.products.fits import read_multiorder_fits
 from skymap_scanner.products.info import AlertType, ProductOptions, ScanInfo
 from skymap_scanner.products.probability import Convention
-from tests.unit.test_physics_scan import TEST_NSIDES, scan, simulated_100tev_track
+from tests.unit.test_physics_scan import CLASSIC, TEST_NSIDES, scan, simulated_100tev_track
 from tests.unit.test_products import make_result
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,9 +50,13 @@ SCAN = ScanInfo(
 
 @pytest.fixture(scope="module")
 def physics(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(event, final result) of the simulated 100 TeV track (~15 s of CPU)."""
+    """(event, final result) of the toy-simulated 100 TeV track (~15 s of CPU), scanned with the classic
+    likelihood settings, as the self-consistency scan of test_physics_scan.py (the toy world's own model:
+    a sharp sky, which these product checks are written for)."""
     event = simulated_100tev_track()
-    final, _ = scan(event, "pandel_mpe", TEST_NSIDES, tmp_path_factory.mktemp("scan"))
+    final, _ = scan(
+        event, "pandel_mpe", TEST_NSIDES, tmp_path_factory.mktemp("scan"), reco_config=CLASSIC
+    )
     return event, final
 
 

@@ -1,7 +1,8 @@
 """The serialised result, field by field, against the format of the original's `SkyScanResult.serialize()`
 (reference skymap-scanner.md §5.1–5.2): one `nside-<n>` entry per nside with the v1 columns, rows sorted by
 pixel, NaN as the "<skyreader.nan>" sentinel, and the full metadata in the original's key order, with
-`complete` saying whether the scan is done. Checked directly, not through a downstream parser."""
+`complete` saying whether the scan is done, then this scanner's additions (the calibrated 90 % level and the
+sky's distinct minima within it). Checked directly, not through a downstream parser."""
 
 from __future__ import annotations
 
@@ -34,6 +35,22 @@ def metadata(nside: int, complete: bool) -> dict[str, object]:
         "mjd": 59723.32051140454,
         "is_real_event": True,
         "version": 1,
+        # the additions: the level of the best fit's E_tot (2.5 GeV: the lowest band) and the one
+        # minimum (nside-2 pixel 7 lies next to nside-1 pixel 5, 2ΔLLH = 4 below the level)
+        "calibrated_delta_llh_90": 17.33,
+        "minima": [
+            {
+                "nside": 1,
+                "pixel": 5,
+                "ra_deg": 90.0,
+                "dec_deg": 0.0,
+                "llh": 1.0,
+                "delta2": 0.0,
+                "n_pixels": 2,
+                "distance_deg": 0.0,
+            }
+        ],
+        "multiple_minima": False,
     }
 
 
