@@ -20,7 +20,7 @@ SOURCES = {
     "LEVEL_50": "products/contours.py",
     "LEVEL_90": "products/contours.py",
     "LEVEL_3SIGMA": "products/contours.py",
-    "CALIBRATED_DELTA_LLH_90": "products/calibration.py",
+    "CALIBRATED_DELTA_LLH_90": "calibration.py",
 }
 
 
