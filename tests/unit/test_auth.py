@@ -46,6 +46,7 @@ from skydriver.auth import (
     roles_from_claims,
     undeclared_methods,
 )
+from skydriver.auth.principal import VerifiedTokens, principal_from_claims
 from skydriver.auth.settings import key_file
 from skyscan_contract.errors import Forbidden
 
@@ -613,3 +614,54 @@ def test_bad_declarations_fail_at_class_definition() -> None:
         class _Sync(Bare):
             @requires(Role.USER)  # type: ignore[arg-type]
             def get(self) -> None: ...
+
+
+# -- the subject and the verified-token cache (gaps found by mutmut) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("claims", "subject"),
+    [
+        ({"sub": "s", "preferred_username": "p", "azp": "a"}, "s"),
+        ({"preferred_username": "p", "azp": "a"}, "p"),
+        ({"azp": "a"}, "a"),
+        ({"sub": 7, "preferred_username": ["p"], "azp": "a"}, "a"),  # only strings name a subject
+        ({}, ""),
+    ],
+)
+def test_the_subject_is_sub_then_preferred_username_then_azp(
+    claims: dict[str, Any], subject: str
+) -> None:
+    assert principal_from_claims(claims).subject == subject
+
+
+def test_a_refused_scope_is_logged_with_its_type(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="skydriver.auth")
+    with pytest.raises(Forbidden):
+        principal_from_claims({SCAN_ID_CLAIM: 0})
+    assert any("(a int)" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def _principal(subject: str, **claims: Any) -> Principal:
+    return Principal(subject=subject, roles=frozenset({Role.USER}), claims=claims)
+
+
+def test_verified_tokens_are_kept_until_they_expire() -> None:
+    cache = VerifiedTokens()
+    alive = _principal("alive", exp=time.time() + 60)
+    cache.put("t-alive", alive)
+    assert cache.get("t-alive") is alive
+    cache.put("t-expired", _principal("expired", exp=time.time() - 1))
+    assert cache.get("t-expired") is None
+    assert "t-expired" not in cache._cache  # dropped when found expired
+    for exp in (None, "soon"):  # no usable expiry: never cached (it would be kept for ever)
+        cache.put(f"t-{exp}", _principal("x", exp=exp))
+        assert cache.get(f"t-{exp}") is None
+
+
+def test_verified_tokens_are_bounded_and_forget_the_oldest_first() -> None:
+    cache = VerifiedTokens(max_entries=2)
+    exp = time.time() + 60
+    for name in ("t1", "t2", "t3"):
+        cache.put(name, _principal(name, exp=exp))
+    assert [cache.get(n) is not None for n in ("t1", "t2", "t3")] == [False, True, True]

@@ -148,6 +148,7 @@ def test_refinement_sizes_match_the_reference_radii() -> None:
         ("64:0 8:12", "strictly ascending"),
         ("8:0 8:12", "duplicate nside"),
         ("8-0", "not of the form NSIDE:EXTENSION"),
+        ("8:0 64:0", "extension of nside 64 must be a positive integer"),
     ],
 )
 def test_bad_progressions_are_refused(spec: str, message: str) -> None:
