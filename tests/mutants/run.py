@@ -258,13 +258,25 @@ def report(outcome: Outcome) -> None:
 
 
 def baseline(copies: list[Path], envs: dict[Path, dict[str, str]], mutants: list[Mutant]) -> bool:
-    """The named tests, split over the copies, on unmodified code."""
+    """The named tests, split over the copies, on unmodified code. A share that fails is run once more and
+    named as flaky if it then passes (its mutants' kills are still judged by a failing test)."""
     nodes = list(dict.fromkeys(n for m in mutants for n in m.caught_by))
     shares = [tuple(nodes[i :: len(copies)]) for i in range(len(copies))]
+
+    def run_share(scratch: Path, share: tuple[str, ...]) -> tuple[int | None, str, float]:
+        if not share:
+            return 0, "", 0.0
+        status, output, seconds = run_tests(scratch, envs[scratch], share)
+        if status != 0:
+            print(f"baseline: failed once, running again: {failed_tests(output)}", flush=True)
+            status, output, again = run_tests(scratch, envs[scratch], share)
+            seconds += again
+            if status == 0:
+                print("baseline: FLAKY, passed on the second run (see above)", flush=True)
+        return status, output, seconds
+
     with ThreadPoolExecutor(len(copies)) as pool:
-        runs = list(
-            pool.map(lambda c, s: run_tests(c, envs[c], s) if s else (0, "", 0.0), copies, shares)
-        )
+        runs = list(pool.map(run_share, copies, shares))
     failed = [(status, output) for status, output, _ in runs if status != 0]
     for status, output in failed:
         print(output[-6000:])

@@ -46,7 +46,14 @@ from skydriver.auth import (
     roles_from_claims,
     undeclared_methods,
 )
-from skydriver.auth.principal import VerifiedTokens, principal_from_claims
+from skydriver.auth.principal import (
+    MAX_TOKEN_CHARS,
+    VerifiedTokens,
+    _authentication_failed,
+    _jwt_failed,
+    bearer_token,
+    principal_from_claims,
+)
 from skydriver.auth.settings import key_file
 from skyscan_contract.errors import Forbidden
 
@@ -665,3 +672,30 @@ def test_verified_tokens_are_bounded_and_forget_the_oldest_first() -> None:
     for name in ("t1", "t2", "t3"):
         cache.put(name, _principal(name, exp=exp))
     assert [cache.get(n) is not None for n in ("t1", "t2", "t3")] == [False, True, True]
+
+
+def test_refusals_are_logged_in_one_bounded_line_without_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What the log says of a refusal (the caller gets only the reason): the cause, on one line of at most
+    300 characters, with the token replaced by `<token>`, and for a verifier's error its type."""
+    caplog.set_level(logging.INFO, logger="skydriver.auth")
+    for header in (None, "Token abc.def"):
+        with pytest.raises(Forbidden):
+            bearer_token(header)
+    token = "eyJ.secret-part.sig"
+    _authentication_failed(f"bad  \n {token} " + "x" * 400, token)
+    _jwt_failed(jwt.DecodeError(f"cannot decode {token}"), token)
+    assert [r.getMessage() for r in caplog.records] == [
+        "authentication failed: no Authorization header",
+        "authentication failed: Authorization header is not 'Bearer <token>'",
+        "authentication failed: " + ("bad <token> " + "x" * 400)[:300],
+        "authentication failed: DecodeError: cannot decode <token>",
+    ]
+
+
+def test_the_longest_token_is_accepted_and_one_more_character_is_not() -> None:
+    longest = "a" * MAX_TOKEN_CHARS
+    assert bearer_token(f"Bearer {longest}") == longest
+    with pytest.raises(Forbidden):
+        bearer_token(f"Bearer {longest}a")
