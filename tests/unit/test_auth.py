@@ -667,6 +667,7 @@ def test_verified_tokens_are_kept_until_they_expire() -> None:
 
 
 def test_verified_tokens_are_bounded_and_forget_the_oldest_first() -> None:
+    assert VerifiedTokens().max_entries == 4096
     cache = VerifiedTokens(max_entries=2)
     exp = time.time() + 60
     for name in ("t1", "t2", "t3"):
