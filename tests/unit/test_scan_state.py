@@ -241,3 +241,97 @@ def test_time_left_is_a_range_from_the_measured_rate_never_from_one_reco() -> No
     few.recos = [(1, 0.5, 0.5, 1500.0 + 0.5 * i) for i in range(MIN_RECOS_FOR_ETA + 1)]
     few_low, few_high = few.time_left_range(100, 400) or (0.0, 0.0)
     assert few_high - few_low > high - low  # less evidence, a wider range
+
+
+# -- values the state keeps (survivors of a mutmut run, tests/mutants/MUTMUT.md) ---------------------------
+
+
+def test_the_thresholds_per_nside_and_their_bounds() -> None:
+    from skymap_scanner.server.state import thresholds_for
+
+    progression = NSideProgression.parse("1:0 2:12 4:12")
+    assert thresholds_for(progression, 0.65) == {
+        1: [0.65, 0.7, 0.8, 0.9, 1.0],
+        2: [0.65, 0.7, 0.8, 0.9, 1.0],
+        4: [1.0],
+    }
+    assert thresholds_for(progression, 0.7)[1] == [0.7, 0.8, 0.9, 1.0]  # the base bin once
+    assert thresholds_for(progression, 1.0)[1] == [1.0]
+    for bad in (0.1, 1.5):
+        with pytest.raises(ValueError) as info:
+            thresholds_for(progression, bad)
+        assert str(info.value) == f"predictive_scanning_threshold must be in (0.1, 1.0], got {bad}"
+
+
+def _fields(reco: Any) -> tuple[Any, ...]:
+    """A pixel's values, NaN as None (NaN is never equal to itself)."""
+    values = (
+        reco.nside,
+        reco.pixel,
+        reco.llh,
+        reco.e_in,
+        reco.e_tot,
+        reco.x,
+        reco.y,
+        reco.z,
+        reco.t,
+    )
+    return (*(None if isinstance(v, float) and math.isnan(v) else v for v in values), reco.failed)
+
+
+def test_a_resumed_state_has_every_stored_value_of_each_pixel() -> None:
+    from skymap_scanner.server.result import build_result
+
+    progression = NSideProgression.parse("1:0 2:12")
+    state = ScanState(progression, 1, 1.0)
+    state.register_sent(state.next_pixels(None))
+    for pixel in range(12):
+        reco = RecoPixelVariation(
+            nside=1,
+            pixel=pixel,
+            posvar=0,
+            llh=math.nan if pixel == 5 else 10.0 + pixel,
+            e_in=100.0 + pixel,
+            e_tot=200.0 + pixel,
+            x=1.0 + pixel,
+            y=-2.0 - pixel,
+            z=3.5 * pixel,
+            t=1e4 + pixel,
+            energy=0.0,
+        )
+        failed = pixel == 5
+        state.collect(
+            PixelResult(
+                reco_pixel_variation=reco,
+                runtime=0.0,
+                failed=failed,
+                attempts=3 if failed else 1,
+                error="boom" if failed else None,
+            )
+        )
+    stored = build_result(state.nsides_dict, META, complete=False)
+    resumed = ScanState(progression, 1, 1.0)
+    assert resumed.resume(stored) == 12
+    assert [_fields(r) for r in resumed.nsides_dict[1].values()] == [
+        _fields(r) for r in state.nsides_dict[1].values()
+    ]
+    assert resumed.nsides_dict[1][5].failed and not resumed.nsides_dict[1][4].failed
+    assert resumed.failed == {(1, 5): (0, "failed before the server restarted")}
+
+
+def test_a_resumed_state_takes_over_only_results_it_could_have_sent() -> None:
+    """After a restart, a result of a task the previous server sent is taken over if its nside is in the
+    progression and its pixel and position variation exist there; anything else is unknown."""
+    from skymap_scanner.server.state import UnknownResult
+
+    progression = NSideProgression.parse("1:0 2:12")
+    fresh = ScanState(progression, 2, 1.0)
+    with pytest.raises(UnknownResult):  # not resumed: never sent means unknown
+        fresh.collect(result(2, 0, 1.0))
+    state = ScanState(progression, 2, 1.0)
+    state.resumed = True
+    for nside, pixel, posvar in ((2, 0, 0), (2, 47, 1), (1, 11, 0)):  # first and last pixels
+        state.collect(result(nside, pixel, 1.0, posvar=posvar))
+    for nside, pixel, posvar in ((2, 48, 0), (4, 0, 0), (2, 3, 2), (2, -1, 0), (1, 12, 0)):
+        with pytest.raises(UnknownResult):
+            state.collect(result(nside, pixel, 1.0, posvar=posvar))
