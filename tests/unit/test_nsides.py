@@ -70,6 +70,7 @@ def test_the_finest_nside_holds_at_its_boundary() -> None:
         ("8:0 64:0", "nsides: extension of nside 64 must be a positive integer"),
         ("8:0 64:12 512:0", "nsides: extension of nside 512 must be a positive integer"),
         ({"8": "x"}, "nsides: keys and values must be integers"),
+        ("8:0 64:x", "nsides: '64:x' is not of the form NSIDE:EXTENSION"),
     ],
 )
 def test_each_refusal_says_what_is_wrong(spec: str | dict[str, str], message: str) -> None:
