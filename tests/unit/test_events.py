@@ -14,6 +14,7 @@ import pytest
 
 from skymap_scanner.events import (
     MAX_PULSES,
+    REAL_RUN_ID_MIN,
     EventMetadata,
     I3LiveEvent,
     InvalidEvent,
@@ -481,3 +482,19 @@ def test_the_first_bad_value_is_named_by_row_then_column() -> None:
     pulses = _pulses(6)
     pulses[3][0], pulses[3][2] = "x", "y"
     _reject(_event(pulses=pulses), "pulses[3][0]: string must be an integer, got str 'x'")
+
+
+def test_the_messages_of_format_finiteness_and_row_shape() -> None:
+    _reject(_event(format=5), "format: int 5 is not supported (accepted: 'pulse-event/1')")
+    _reject(_event(mjd=math.inf), "mjd: must be finite, got inf")
+    pulses: list[Any] = _pulses(3)
+    pulses[1] = 5  # a row that has no length
+    _reject(
+        _event(pulses=pulses),
+        "pulses[1]: must be a list of 4 numbers [string, om, time_ns, charge_pe], got int 5",
+    )
+
+
+def test_the_smallest_ids_are_accepted() -> None:
+    assert parse_event(_event(event_id=0)).metadata.event_id == 0
+    assert parse_event(_event(run_id=REAL_RUN_ID_MIN)).metadata.run_id == REAL_RUN_ID_MIN
