@@ -487,6 +487,9 @@ def test_the_first_bad_value_is_named_by_row_then_column() -> None:
 def test_the_messages_of_format_finiteness_and_row_shape() -> None:
     _reject(_event(format=5), "format: int 5 is not supported (accepted: 'pulse-event/1')")
     _reject(_event(mjd=math.inf), "mjd: must be finite, got inf")
+    with pytest.raises(InvalidEvent) as info:  # an integer beyond float64
+        parse_event(_event(mjd=10**400))
+    assert str(info.value) == f"mjd: must be finite, got {10**400}"
     pulses: list[Any] = _pulses(3)
     pulses[1] = 5  # a row that has no length
     _reject(
