@@ -8,13 +8,15 @@ A mutant is a `*.patch` file in this directory: a header of `# key: value` lines
     ...
 
 `caught-by` may be repeated (or list several node ids separated by spaces): all of them are run, and the
-mutant is killed when pytest reports a failing test (exit status 1). A mutant that no longer applies (the
-code moved on) is an error, not a pass: regenerate it. Before the mutants, the union of the named tests is
-run once on the unmodified copy: a test that fails there would "kill" every mutant and prove nothing.
+mutant is killed when pytest reports a failed test (errors alone, say a fixture that could not reach the
+broker, do not count). A mutant that no longer applies (the code moved on) is an error, not a pass:
+regenerate it. Before the mutants, the union of the named tests is run once on the unmodified copies: a
+test that fails there would "kill" every mutant and prove nothing.
 
-The copy holds the files `git ls-files` lists (as they are in the work tree, uncommitted edits included) and
-a link to the worktree's `.venv`; pytest runs from the copy with `python -m pytest` and `PYTHONPATH` set to
-it, and the runner checks first that every package imports from the copy, not from the editable install.
+Each copy (two by default, `--jobs`) holds the files `git ls-files` lists (as they are in the work tree,
+uncommitted edits included) and a link to the worktree's `.venv`; pytest runs from the copy with
+`python -m pytest` and `PYTHONPATH` set to it, and the runner checks first that every package imports from
+the copy, not from the editable install.
 
 Usage: `python tests/mutants/run.py [MUTANT ...]` (names without `.patch`, or paths to patch files; none:
 every mutant here; `--jobs` copies try mutants side by side, 2 by default). `make mutants` runs all of them.
