@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export MONGODB_URI ?= mongodb://127.0.0.1:$(or $(FERRETDB_PORT),27017)
 
-.PHONY: setup up down demo demo-dummy test lint typecheck pytest bench chaos soak docs clean
+.PHONY: setup up down demo demo-dummy test lint typecheck pytest bench chaos soak docs clean mutants mutmut
 
 setup:
 	bash scripts/setup.sh
@@ -31,6 +31,15 @@ pytest:
 	$(PY) -m pytest -q
 
 test: up lint typecheck pytest
+
+# every curated mutant of tests/mutants/ (or those named in MUTANTS) must be caught by the tests it names
+mutants:
+	$(PY) tests/mutants/run.py $(MUTANTS)
+
+# mutmut over the pure-logic modules (slow: see README "What is tested, and how")
+mutmut:
+	$(PY) tests/mutants/mutmut_modules.py run
+	$(PY) tests/mutants/mutmut_modules.py scores
 
 bench: up
 	$(PY) bench/overhead.py

@@ -277,6 +277,16 @@ def _first_index(mask: NDArray[np.bool_]) -> int:
     return int(np.argmax(mask))
 
 
+def _overflows(value: Any, dtype: type[np.int64] | type[np.float64]) -> bool:
+    """Whether `value` is out of `dtype`'s range (asked of numpy itself: a float64 overflows already a
+    little below 2**1024, where rounding reaches infinity)."""
+    try:
+        np.array(value, dtype=dtype)
+    except OverflowError:
+        return True
+    return False
+
+
 def _pulse_columns(
     pulses: Any,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
@@ -328,8 +338,7 @@ def _pulse_columns(
         try:
             out.append(np.array(col, dtype=dtype))
         except OverflowError:
-            limit = 2**63 if c < 2 else 2**1024  # int64 range; float64 range (max ~1.8e308)
-            i = next(i for i, v in enumerate(col) if not -limit <= v < limit)
+            i = next(i for i, v in enumerate(col) if _overflows(v, dtype))
             raise InvalidEvent(
                 f"pulses[{i}][{c}]", f"{_PULSE_COLUMNS[c]} is out of range, got {_describe(col[i])}"
             ) from None

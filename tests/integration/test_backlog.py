@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 from skydriver.app import SkyDriver
 from skydriver.store.backlog import BacklogStore
 from skydriver.store.db import connect
+from skyscan_contract.documents import BacklogEntry
 from tests.conftest import (
     MONGODB_URI,
     drop_database,
@@ -99,6 +101,29 @@ async def test_a_dead_runners_claim_is_revived(tmp_path: Path) -> None:
     finally:
         if second is not None:
             await second.stop()
+        await drop_database(database)
+
+
+async def test_a_claim_is_taken_over_only_once_older_than_the_revive_ttl() -> None:
+    """The store's claim, by the claim's age and without waiting: a claim younger than the TTL stays with
+    its holder (a second runner would start the scan twice), an older one is taken over and counted."""
+    database = f"test_backlog_claim_{uuid.uuid4().hex[:12]}"
+    db = connect(MONGODB_URI, database)
+    try:
+        store = BacklogStore(db)
+        assert await store.enqueue(BacklogEntry(scan_id="s1", timestamp=time.time()))
+        first = await store.claim(60.0)
+        assert first is not None and first.next_attempt == 1
+        assert await store.claim(60.0) is None  # just claimed: held
+        for age_s, taken_over in ((30.0, False), (55.0, False), (65.0, True)):
+            await db.backlog.update_one(
+                {"scan_id": "s1"}, {"$set": {"pending_timestamp": time.time() - age_s}}
+            )
+            entry = await store.claim(60.0)
+            assert (entry is not None) is taken_over, f"a claim {age_s} s old, TTL 60 s"
+        assert entry is not None and entry.next_attempt == 2
+    finally:
+        await db.close()
         await drop_database(database)
 
 

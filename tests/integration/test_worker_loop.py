@@ -100,10 +100,15 @@ class KilledAfterFirstAck:
         self.watched = watched
         self.depth_at_ack: list[int | None] = []
 
-    def messages(self) -> AsyncGenerator[Received, None]:
-        return self.inner.messages()
+    async def messages(self) -> AsyncGenerator[Received, None]:
+        async for msg in self.inner.messages():
+            if self.depth_at_ack:  # killed: a dead worker takes nothing more (on a busy machine the
+                return  # loop could take the next delivery before the kill reached it)
+            yield msg
 
     async def ack(self, msg: Received) -> None:
+        if self.depth_at_ack:
+            raise SimulatedKill("killed already")
         self.depth_at_ack.append(await queue_depth(self.broker, self.watched))
         await self.inner.ack(msg)
         raise SimulatedKill("killed right after the acknowledgement")

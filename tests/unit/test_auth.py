@@ -46,6 +46,14 @@ from skydriver.auth import (
     roles_from_claims,
     undeclared_methods,
 )
+from skydriver.auth.principal import (
+    MAX_TOKEN_CHARS,
+    VerifiedTokens,
+    _authentication_failed,
+    _jwt_failed,
+    bearer_token,
+    principal_from_claims,
+)
 from skydriver.auth.settings import key_file
 from skyscan_contract.errors import Forbidden
 
@@ -646,3 +654,82 @@ def test_the_viewer_role_reads_only() -> None:
     assert roles_from_claims(
         {"resource_access": {"skydriver-external": {"roles": ["viewers"]}}}
     ) == {Role.VIEWER}
+
+
+# -- the subject and the verified-token cache (gaps found by mutmut) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("claims", "subject"),
+    [
+        ({"sub": "s", "preferred_username": "p", "azp": "a"}, "s"),
+        ({"preferred_username": "p", "azp": "a"}, "p"),
+        ({"azp": "a"}, "a"),
+        ({"sub": 7, "preferred_username": ["p"], "azp": "a"}, "a"),  # only strings name a subject
+        ({}, ""),
+    ],
+)
+def test_the_subject_is_sub_then_preferred_username_then_azp(
+    claims: dict[str, Any], subject: str
+) -> None:
+    assert principal_from_claims(claims).subject == subject
+
+
+def test_a_refused_scope_is_logged_with_its_type(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="skydriver.auth")
+    with pytest.raises(Forbidden):
+        principal_from_claims({SCAN_ID_CLAIM: 0})
+    assert any("(a int)" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def _principal(subject: str, **claims: Any) -> Principal:
+    return Principal(subject=subject, roles=frozenset({Role.USER}), claims=claims)
+
+
+def test_verified_tokens_are_kept_until_they_expire() -> None:
+    cache = VerifiedTokens()
+    alive = _principal("alive", exp=time.time() + 60)
+    cache.put("t-alive", alive)
+    assert cache.get("t-alive") is alive
+    cache.put("t-expired", _principal("expired", exp=time.time() - 1))
+    assert cache.get("t-expired") is None
+    assert "t-expired" not in cache._cache  # dropped when found expired
+    for exp in (None, "soon"):  # no usable expiry: never cached (it would be kept for ever)
+        cache.put(f"t-{exp}", _principal("x", exp=exp))
+        assert cache.get(f"t-{exp}") is None
+
+
+def test_verified_tokens_are_bounded_and_forget_the_oldest_first() -> None:
+    assert VerifiedTokens().max_entries == 4096
+    cache = VerifiedTokens(max_entries=2)
+    exp = time.time() + 60
+    for name in ("t1", "t2", "t3"):
+        cache.put(name, _principal(name, exp=exp))
+    assert [cache.get(n) is not None for n in ("t1", "t2", "t3")] == [False, True, True]
+
+
+def test_refusals_are_logged_in_one_bounded_line_without_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What the log says of a refusal (the caller gets only the reason): the cause, on one line of at most
+    300 characters, with the token replaced by `<token>`, and for a verifier's error its type."""
+    caplog.set_level(logging.INFO, logger="skydriver.auth")
+    for header in (None, "Token abc.def"):
+        with pytest.raises(Forbidden):
+            bearer_token(header)
+    token = "eyJ.secret-part.sig"
+    _authentication_failed(f"bad  \n {token} " + "x" * 400, token)
+    _jwt_failed(jwt.DecodeError(f"cannot decode {token}"), token)
+    assert [r.getMessage() for r in caplog.records] == [
+        "authentication failed: no Authorization header",
+        "authentication failed: Authorization header is not 'Bearer <token>'",
+        "authentication failed: " + ("bad <token> " + "x" * 400)[:300],
+        "authentication failed: DecodeError: cannot decode <token>",
+    ]
+
+
+def test_the_longest_token_is_accepted_and_one_more_character_is_not() -> None:
+    longest = "a" * MAX_TOKEN_CHARS
+    assert bearer_token(f"Bearer {longest}") == longest
+    with pytest.raises(Forbidden):
+        bearer_token(f"Bearer {longest}a")

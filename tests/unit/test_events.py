@@ -14,6 +14,7 @@ import pytest
 
 from skymap_scanner.events import (
     MAX_PULSES,
+    REAL_RUN_ID_MIN,
     EventMetadata,
     I3LiveEvent,
     InvalidEvent,
@@ -445,3 +446,58 @@ def test_schema_document() -> None:
     bad["pulses"][0][3] = -1.0
     assert not validator.is_valid(bad)
     assert not validator.is_valid(_event(run_id=5))
+
+
+# -- out of range and which bad value is named (survivors of a mutmut run, tests/mutants/MUTMUT.md) --------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "name"),
+    [
+        (0, -(2**63) - 1, "string"),
+        (1, 2**63, "om"),
+        (2, -(2**1024), "time"),  # was a StopIteration (a 500) before the range was asked of numpy
+        (2, 2**1024 - 2**969, "time"),  # below 2**1024, yet it rounds to infinity
+        (3, 2**1024, "charge"),
+    ],
+)
+def test_reject_numbers_out_of_their_columns_range(column: int, value: int, name: str) -> None:
+    pulses = _pulses(5)
+    pulses[2][column] = value
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(_event(pulses=pulses))
+    assert str(info.value).startswith(f"pulses[2][{column}]: {name} is out of range, got int ")
+
+
+def test_the_edges_of_the_ranges_are_not_out_of_range() -> None:
+    pulses = _pulses(5)
+    pulses[2][0] = -(2**63)  # the smallest int64: in range, then refused as a string number
+    _reject(_event(pulses=pulses), "pulses[2][0]: string must be >= 1, got -9223372036854775808")
+
+
+def test_the_first_bad_value_is_named_by_row_then_column() -> None:
+    pulses = _pulses(6)
+    pulses[5][0], pulses[3][2] = "x", "y"
+    _reject(_event(pulses=pulses), "pulses[3][2]: time must be a number, got str 'y'")
+    pulses = _pulses(6)
+    pulses[3][0], pulses[3][2] = "x", "y"
+    _reject(_event(pulses=pulses), "pulses[3][0]: string must be an integer, got str 'x'")
+
+
+def test_the_messages_of_format_finiteness_and_row_shape() -> None:
+    _reject(_event(format=5), "format: int 5 is not supported (accepted: 'pulse-event/1')")
+    _reject(_event(mjd=math.inf), "mjd: must be finite, got inf")
+    with pytest.raises(InvalidEvent) as info:  # an integer beyond float64
+        parse_event(_event(mjd=10**400))
+    assert str(info.value) == f"mjd: must be finite, got {10**400}"
+    pulses: list[Any] = _pulses(3)
+    pulses[1] = 5  # a row that has no length
+    _reject(
+        _event(pulses=pulses),
+        "pulses[1]: must be a list of 4 numbers [string, om, time_ns, charge_pe], got int 5",
+    )
+
+
+def test_the_smallest_ids_are_accepted() -> None:
+    assert parse_event(_event(event_id=0)).metadata.event_id == 0
+    assert parse_event(_event(run_id=REAL_RUN_ID_MIN)).metadata.run_id == REAL_RUN_ID_MIN

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 
 from skymap_scanner.events import EventMetadata
-from skymap_scanner.pixels import PixelReco, choose_pixels_to_reconstruct
+from skymap_scanner.pixels import (
+    PixelReco,
+    choose_pixels_to_reconstruct,
+    global_minimum,
+    pixel_direction,
+    pixel_directions,
+)
 from skymap_scanner.server.progress import ProgressTracker
 from skymap_scanner.server.scan import (
     ClientsTimedOut,
@@ -148,6 +154,7 @@ def test_refinement_sizes_match_the_reference_radii() -> None:
         ("64:0 8:12", "strictly ascending"),
         ("8:0 8:12", "duplicate nside"),
         ("8-0", "not of the form NSIDE:EXTENSION"),
+        ("8:0 64:0", "extension of nside 64 must be a positive integer"),
     ],
 )
 def test_bad_progressions_are_refused(spec: str, message: str) -> None:
@@ -179,3 +186,58 @@ def test_seeds_come_from_the_nearest_scanned_ancestor() -> None:
     assert [s.x for s in seeds] == [32.0, 8.0, -1.0, -1.0]  # nearest; next coarser; NaN; none
     # the finest scanned nside is never its own ancestor
     assert parent_seeds(nsides_dict, 8, [(8, ancestors_8[0])], fallback) == [fallback]
+
+
+# -- values of the helpers (survivors of a mutmut run, tests/mutants/MUTMUT.md) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("pixel", "ra", "dec"),
+    [
+        (0, math.pi / 4, math.asin(2 / 3)),  # nside 1, RING: the northern ring at z = 2/3
+        (4, 0.0, 0.0),  # the equator ring starts at RA 0
+        (11, 7 * math.pi / 4, -math.asin(2 / 3)),  # the last pixel, southern ring
+    ],
+)
+def test_a_pixel_direction_is_its_centre_as_ra_and_dec(pixel: int, ra: float, dec: float) -> None:
+    assert pixel_direction(1, pixel) == pytest.approx((ra, dec), abs=1e-12)
+    assert pixel_directions([(2, 5), (1, pixel)])[1] == pytest.approx((ra, dec), abs=1e-12)
+    theta, phi = healpy.pix2ang(1, pixel)
+    assert pixel_direction(1, pixel) == pytest.approx((phi, math.pi / 2 - theta), abs=1e-12)
+
+
+def test_the_global_minimum_keeps_the_first_of_equal_likelihoods_and_is_none_when_empty() -> None:
+    first, tie, worse = (_reco(1, 3, -5.0, 0.0), _reco(2, 9, -5.0, 0.0), _reco(2, 1, -1.0, 0.0))
+    assert global_minimum({1: {3: first}, 2: {9: tie, 1: worse}}) == (1, 3)
+    assert global_minimum({2: {9: tie}, 1: {3: first}}) == (2, 9)  # arrival order decides a tie
+    assert global_minimum({}) is None
+
+
+def test_the_first_call_chooses_the_whole_first_nside() -> None:
+    assert choose_pixels_to_reconstruct({}, [(2, 0), (4, 12)]) == {(2, p) for p in range(48)}
+
+
+def _nside1(llhs: dict[int, float], default: float) -> dict[int, dict[int, PixelReco]]:
+    return {1: {p: _reco(1, p, llhs.get(p, default), 0.0) for p in range(12)}}
+
+
+def _children(pixel: int) -> set[tuple[int, int]]:
+    nested = int(healpy.ring2nest(1, pixel))
+    return {(2, int(healpy.nest2ring(2, 4 * nested + k))) for k in range(4)}
+
+
+def test_the_neighbour_rule_fires_on_a_likelihood_jump_above_its_threshold() -> None:
+    """The original's neighbour rule: both pixels of a neighbour pair whose 2·|Δllh| exceeds 200,000 are
+    refined, whatever the global minimum. It depends on differences only."""
+    steps = [(1, 0), (2, 1)]
+
+    def chosen(llhs: dict[int, float], default: float = 0.0) -> set[tuple[int, int]]:
+        return choose_pixels_to_reconstruct(_nside1({0: default - 1.0, **llhs}, default), steps)
+
+    baseline = chosen({})  # only the global minimum's surroundings (pixel 0, in the north)
+    assert not _children(10) & baseline
+    assert chosen({}, default=1e5) == baseline  # the same differences, shifted: the same choice
+    assert chosen({10: 80_000.0}) == baseline  # 2·|Δ| = 160,000
+    assert chosen({10: 100_000.0}) == baseline  # 2·|Δ| = 200,000: not above the threshold
+    fired = chosen({10: 150_000.0})  # 2·|Δ| = 300,000 against each neighbour
+    assert _children(10) <= fired - baseline

@@ -6,6 +6,7 @@ driven by an in-process transport, no broker."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -241,3 +242,158 @@ def test_time_left_is_a_range_from_the_measured_rate_never_from_one_reco() -> No
     few.recos = [(1, 0.5, 0.5, 1500.0 + 0.5 * i) for i in range(MIN_RECOS_FOR_ETA + 1)]
     few_low, few_high = few.time_left_range(100, 400) or (0.0, 0.0)
     assert few_high - few_low > high - low  # less evidence, a wider range
+
+
+# -- values the state keeps (survivors of a mutmut run, tests/mutants/MUTMUT.md) ---------------------------
+
+
+def test_the_thresholds_per_nside_and_their_bounds() -> None:
+    from skymap_scanner.server.state import thresholds_for
+
+    progression = NSideProgression.parse("1:0 2:12 4:12")
+    assert thresholds_for(progression, 0.65) == {
+        1: [0.65, 0.7, 0.8, 0.9, 1.0],
+        2: [0.65, 0.7, 0.8, 0.9, 1.0],
+        4: [1.0],
+    }
+    assert thresholds_for(progression, 0.7)[1] == [0.7, 0.8, 0.9, 1.0]  # the base bin once
+    assert thresholds_for(progression, 1.0)[1] == [1.0]
+    for bad in (0.1, 1.5):
+        with pytest.raises(ValueError) as info:
+            thresholds_for(progression, bad)
+        assert str(info.value) == f"predictive_scanning_threshold must be in (0.1, 1.0], got {bad}"
+
+
+def _fields(reco: Any) -> tuple[Any, ...]:
+    """A pixel's values, NaN as None (NaN is never equal to itself)."""
+    values = (
+        reco.nside,
+        reco.pixel,
+        reco.llh,
+        reco.e_in,
+        reco.e_tot,
+        reco.x,
+        reco.y,
+        reco.z,
+        reco.t,
+    )
+    return (*(None if isinstance(v, float) and math.isnan(v) else v for v in values), reco.failed)
+
+
+def test_a_resumed_state_has_every_stored_value_of_each_pixel() -> None:
+    from skymap_scanner.server.result import build_result
+
+    progression = NSideProgression.parse("1:0 2:12")
+    state = ScanState(progression, 1, 1.0)
+    state.register_sent(state.next_pixels(None))
+    for pixel in range(12):
+        reco = RecoPixelVariation(
+            nside=1,
+            pixel=pixel,
+            posvar=0,
+            llh=math.nan if pixel == 5 else 10.0 + pixel,
+            e_in=100.0 + pixel,
+            e_tot=200.0 + pixel,
+            x=1.0 + pixel,
+            y=-2.0 - pixel,
+            z=3.5 * pixel,
+            t=1e4 + pixel,
+            energy=0.0,
+        )
+        failed = pixel == 5
+        state.collect(
+            PixelResult(
+                reco_pixel_variation=reco,
+                runtime=0.0,
+                failed=failed,
+                attempts=3 if failed else 1,
+                error="boom" if failed else None,
+            )
+        )
+    stored = build_result(state.nsides_dict, META, complete=False)
+    resumed = ScanState(progression, 1, 1.0)
+    assert resumed.resume(stored) == 12
+    assert [_fields(r) for r in resumed.nsides_dict[1].values()] == [
+        _fields(r) for r in state.nsides_dict[1].values()
+    ]
+    assert resumed.nsides_dict[1][5].failed and not resumed.nsides_dict[1][4].failed
+    assert resumed.failed == {(1, 5): (0, "failed before the server restarted")}
+
+
+def test_a_resumed_state_takes_over_only_results_it_could_have_sent() -> None:
+    """After a restart, a result of a task the previous server sent is taken over if its nside is in the
+    progression and its pixel and position variation exist there; anything else is unknown."""
+    from skymap_scanner.server.state import UnknownResult
+
+    progression = NSideProgression.parse("1:0 2:12")
+    fresh = ScanState(progression, 2, 1.0)
+    with pytest.raises(UnknownResult):  # not resumed: never sent means unknown
+        fresh.collect(result(2, 0, 1.0))
+    state = ScanState(progression, 2, 1.0)
+    state.resumed = True
+    for nside, pixel, posvar in ((2, 0, 0), (2, 47, 1), (1, 11, 0)):  # first and last pixels
+        state.collect(result(nside, pixel, 1.0, posvar=posvar))
+    for nside, pixel, posvar in ((2, 48, 0), (4, 0, 0), (2, 3, 2), (2, -1, 0), (1, 12, 0)):
+        with pytest.raises(UnknownResult):
+            state.collect(result(nside, pixel, 1.0, posvar=posvar))
+
+
+def _variation(pixel: int, posvar: int, llh: float, x: float = 0.0, **fields: Any) -> PixelResult:
+    reco = RecoPixelVariation(
+        nside=1, pixel=pixel, posvar=posvar, llh=llh, e_in=0, e_tot=0, x=x, y=0, z=0, t=0, energy=0
+    )
+    return PixelResult(reco_pixel_variation=reco, runtime=0.0, **fields)
+
+
+def test_with_position_variations_counts_fractions_and_the_best_variation() -> None:
+    """Three variations per pixel: sent and done are counted in variations, the best variation is the
+    smallest llh (the first of equal ones), and a variation index beyond the last is unknown."""
+    from skymap_scanner.server.state import UnknownResult
+
+    state = ScanState(NSideProgression.parse("1:0 2:12"), 3, 1.0)
+    state.register_sent(state.next_pixels(None))
+    assert state.n_sent_nside(1) == 36
+    for pixel in range(6):
+        for posvar, llh in enumerate((2.0, 0.5, 1.0)):
+            state.collect(_variation(pixel, posvar, llh, x=float(posvar)))
+    assert state.percent_done(1) == 0.5
+    assert state.nsides_dict[1][0].llh == 0.5
+    for posvar in range(3):
+        state.collect(_variation(6, posvar, 1.0, x=float(posvar)))
+    assert state.nsides_dict[1][6].x == 0.0  # a tie keeps the first
+    with pytest.raises(UnknownResult, match=r"result for \(1, 7, 3\), which was never sent"):
+        state.collect(_variation(7, 3, 1.0))
+    with pytest.raises(DuplicateResult, match=r"already collected \(1, 0, 1\)"):
+        state.collect(_variation(0, 1, 1.0))
+
+
+def test_a_pixel_is_failed_only_when_reported_failed_and_no_variation_has_a_likelihood() -> None:
+    state = ScanState(NSideProgression.parse("1:0 2:12"), 2, 1.0)
+    state.register_sent(state.next_pixels(None))
+    # one variation failed, the other has a likelihood: not failed
+    state.collect(_variation(0, 0, math.nan, failed=True, attempts=3, error="boom"))
+    state.collect(_variation(0, 1, 4.0))
+    # NaN likelihoods without a failure report: not failed either (the reco answered)
+    state.collect(_variation(1, 0, math.nan))
+    state.collect(_variation(1, 1, math.nan))
+    # both failed, the report without an error text
+    state.collect(_variation(2, 0, math.nan, failed=True, attempts=3))
+    state.collect(_variation(2, 1, math.nan, failed=True, attempts=3))
+    assert [state.nsides_dict[1][p].failed for p in (0, 1, 2)] == [False, False, True]
+    assert state.failed == {(1, 2): (3, "")}
+
+
+def test_resuming_from_nothing_is_not_a_resumed_scan(caplog: pytest.LogCaptureFixture) -> None:
+    from skymap_scanner.server.result import build_result
+
+    progression = NSideProgression.parse("1:0 2:12")
+    empty = ScanState(progression, 1, 1.0)
+    assert empty.resume({}) == 0 and not empty.resumed
+    one = ScanState(progression, 1, 1.0)
+    one.register_sent([(1, 3)])
+    one.collect(result(1, 3, 1.0))
+    again = ScanState(progression, 1, 1.0)
+    assert again.resume(build_result(one.nsides_dict, META, complete=False)) == 1 and again.resumed
+    caplog.set_level(logging.INFO, logger="skymap_scanner.server.state")
+    again.collect(result(2, 5, 1.0))  # redelivered from before the restart: taken over
+    assert "took over (2, 5, 0), sent before the restart" in caplog.messages
