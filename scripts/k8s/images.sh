@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Build the cluster's images with Debian's buildah and import them into the cluster's containerd (namespace
+# k8s.io). Nothing is pulled from a registry: every base is built here (`--pull=never`).
+#   images.sh cluster   pause (from the kubernetes module's pause.c), CoreDNS, busybox
+#   images.sh app       the Debian base (debootstrap, Debian's python3.11), skydriver-server and
+#                       skyscan-client from Dockerfile.server/Dockerfile.client with BASE=<that base>,
+#                       and FerretDB + RabbitMQ for the one-node overlay (k8s/images/)
+#   images.sh build-app the same, without importing (no running containerd needed)
+# Idempotent: an image is rebuilt only when its inputs changed (a hash of them is kept beside the buildah
+# storage in $K8S_CACHE/buildah), and imported only when containerd does not hold that build yet.
+set -euo pipefail
+# shellcheck source=scripts/k8s/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+BUILDAH_DIR="$K8S_CACHE/buildah"
+STAMPS="$BUILDAH_DIR/stamps"
+IMPORTED="$K8S_STATE/containerd/imported"
+PROJECT_VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/pyproject.toml" | head -1)"
+SERVER_IMAGE="localhost/skydriver/skydriver-server:$PROJECT_VERSION"
+CLIENT_IMAGE="localhost/skydriver/skyscan-client:$PROJECT_VERSION"
+FERRETDB_VERSION="v1.24.2"   # the one scripts/setup.sh builds
+FERRETDB_BIN="${SKYDRIVER_CACHE_DIR:-$HOME/.cache/skydriver}/ferretdb-$FERRETDB_VERSION"
+FERRETDB_IMAGE="localhost/skydriver/ferretdb:${FERRETDB_VERSION#v}"
+RABBITMQ_IMAGE="localhost/skydriver/rabbitmq:debian-bookworm"
+DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+# vfs: no mounts are left behind by the storage driver; --isolation chroot + host network for RUN steps
+# (pip and apt reach their registries directly, no bridge or NAT is made for builds)
+bh() { buildah --root "$BUILDAH_DIR/storage" --runroot "$BUILDAH_DIR/run" --storage-driver vfs "$@"; }
+
+have_image() { bh images -q "$1" >/dev/null 2>&1; }
+stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ] && have_image "$3"; }
+set_stamp() { mkdir -p "$STAMPS"; printf '%s\n' "$2" >"$STAMPS/$1"; }
+hash_files() { (cd "$REPO_ROOT" && find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
+
+# import <image>: copy a buildah image into containerd unless that exact build is already there
+import() {
+    local image="$1" id key
+    id="$(bh images -q --no-trunc "$image" | head -1)"
+    key="$(printf '%s' "$image" | tr '/:' '__')"
+    if [ -f "$IMPORTED/$key" ] && [ "$(cat "$IMPORTED/$key")" = "$id" ] \
+        && ctr_k8s images ls -q "name==$image" | grep -q .; then
+        return
+    fi
+    local tar
+    tar="$(mktemp -p "$BUILDAH_DIR" import.XXXXXX.tar)"
+    rm -f "$tar"
+    bh push --quiet "$image" "oci-archive:$tar:$image" >/dev/null
+    ctr_k8s images import --all-platforms "$tar" >/dev/null \
+        || { rm -f "$tar"; die "ctr images import of $image failed (is containerd up? make k8s-up)"; }
+    rm -f "$tar"
+    mkdir -p "$IMPORTED"
+    printf '%s\n' "$id" >"$IMPORTED/$key"
+    log "imported $image into containerd (k8s.io)"
+}
+
+# from_scratch <image> <stamp> <buildah config args...> -- <src dst>...: a one-layer image of files
+from_scratch() {
+    local image="$1" stamp="$2"; shift 2
+    local config=()
+    while [ "$1" != "--" ]; do config+=("$1"); shift; done
+    shift
+    stamp_ok "$image" "$stamp" "$image" && return
+    local c
+    c="$(bh from --pull=never scratch)"
+    while [ $# -gt 0 ]; do bh copy --quiet "$c" "$1" "$2" >/dev/null; shift 2; done
+    bh config "${config[@]}" "$c"
+    bh commit --quiet --rm "$c" "$image" >/dev/null
+    set_stamp "$image" "$stamp"
+    log "built $image"
+}
+
+build_cluster_images() {
+    [ -x "$PAUSE_BIN/pause" ] && [ -x "$COREDNS_BIN/coredns" ] || die "pause/coredns not built; run scripts/k8s/build.sh"
+    from_scratch "$PAUSE_IMAGE" "$(sha256sum <"$PAUSE_BIN/pause" | cut -c1-16)" \
+        --entrypoint '["/pause"]' --user 65535:65535 -- "$PAUSE_BIN/pause" /pause
+    from_scratch "$COREDNS_IMAGE" "$(sha256sum <"$COREDNS_BIN/coredns" | cut -c1-16)" \
+        --entrypoint '["/coredns"]' --user 65532:65532 --port 1053/udp --port 1053/tcp -- "$COREDNS_BIN/coredns" /coredns
+    # busybox: /bin/busybox plus one link per applet
+    local bb="$BUILDAH_DIR/busybox-root"
+    if ! stamp_ok "$BUSYBOX_IMAGE" "$(sha256sum </bin/busybox | cut -c1-16)" "$BUSYBOX_IMAGE"; then
+        rm -rf "$bb"; mkdir -p "$bb/bin" "$bb/tmp"; chmod 1777 "$bb/tmp"
+        cp /bin/busybox "$bb/bin/busybox"
+        local applet
+        for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$bb/bin/$applet"; done
+        from_scratch "$BUSYBOX_IMAGE" "$(sha256sum </bin/busybox | cut -c1-16)" \
+            --cmd '["/bin/sh"]' --env PATH=/bin --user 65534:65534 -- "$bb/bin" /bin "$bb/tmp" /tmp
+        rm -rf "$bb"
+    fi
+}
+
+# The local stand-in of the production base: Debian bookworm from debootstrap with Debian's python3.11.
+build_python_base() {
+    local stamp="bookworm-minbase-python3.11-v1"
+    stamp_ok "$PYBASE_IMAGE" "$stamp" "$PYBASE_IMAGE" && return
+    command -v debootstrap >/dev/null || die "debootstrap is missing; run scripts/k8s/build.sh"
+    local root="$BUILDAH_DIR/debootstrap-root"
+    cleanup_root() {
+        local m
+        for m in $(awk -v r="$root" '$2 ~ "^"r {print $2}' /proc/mounts | sort -r); do umount -l "$m" || true; done
+        rm -rf "$root"
+    }
+    cleanup_root
+    log "debootstrap bookworm (minbase + python3.11) from $DEBIAN_MIRROR; takes a few minutes"
+    trap cleanup_root EXIT
+    timed "debootstrap python base" debootstrap --variant=minbase \
+        --include=python3.11,python3.11-venv,python-is-python3,ca-certificates,passwd \
+        bookworm "$root" "$DEBIAN_MIRROR" >"$K8S_CACHE/debootstrap.log" 2>&1 \
+        || die "debootstrap failed (log: $K8S_CACHE/debootstrap.log)"
+    # as Debian's own container images: no service ever starts while packages install
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+    chmod 755 "$root/usr/sbin/policy-rc.d"
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
+    local c mnt
+    c="$(bh from --pull=never scratch)"
+    mnt="$(bh mount "$c")"
+    cp -a "$root/." "$mnt/"
+    bh umount "$c" >/dev/null
+    bh config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env LANG=C.UTF-8 \
+        --cmd '["python3"]' --label org.opencontainers.image.description="Debian bookworm minbase with Debian's python3.11 (debootstrap)" "$c"
+    bh commit --quiet --rm "$c" "$PYBASE_IMAGE" >/dev/null
+    trap - EXIT
+    cleanup_root
+    set_stamp "$PYBASE_IMAGE" "$stamp"
+    log "built $PYBASE_IMAGE"
+}
+
+# bud <image> <stamp> <dockerfile> <context> [build args...]
+bud() {
+    local image="$1" stamp="$2" file="$3" ctx="$4"; shift 4
+    stamp_ok "$image" "$stamp" "$image" && return
+    local args=() a
+    for a in "$@"; do args+=(--build-arg "$a"); done
+    log "building $image from $file"
+    local name="${image##*/}"; name="${name%%:*}"
+    timed "buildah bud $name" bh bud --quiet --pull=never --isolation chroot --network host \
+        "${args[@]}" -f "$file" -t "$image" "$ctx" >"$K8S_CACHE/bud-$name.log" 2>&1 \
+        || { tail -20 "$K8S_CACHE/bud-$name.log" >&2; die "building $image failed (log: $K8S_CACHE/bud-$name.log)"; }
+    set_stamp "$image" "$stamp"
+}
+
+build_app_images() {
+    build_python_base
+    local src
+    src="$(hash_files pyproject.toml README.md skydriver skymap_scanner client_manager .dockerignore)"
+    bud "$SERVER_IMAGE" "$src-$(hash_files Dockerfile.server)" "$REPO_ROOT/Dockerfile.server" "$REPO_ROOT" "BASE=$PYBASE_IMAGE"
+    bud "$CLIENT_IMAGE" "$src-$(hash_files Dockerfile.client)" "$REPO_ROOT/Dockerfile.client" "$REPO_ROOT" "BASE=$PYBASE_IMAGE"
+    # FerretDB: the binary scripts/setup.sh built, in a context of its own
+    [ -x "$FERRETDB_BIN" ] || die "FerretDB is not built ($FERRETDB_BIN); run 'make setup' (scripts/setup.sh)"
+    local fctx="$BUILDAH_DIR/ferretdb-context"
+    rm -rf "$fctx"; mkdir -p "$fctx"
+    cp "$FERRETDB_BIN" "$fctx/ferretdb"
+    cp "$REPO_ROOT/k8s/images/ferretdb/Dockerfile" "$fctx/Dockerfile"
+    bud "$FERRETDB_IMAGE" "$(cat "$fctx/ferretdb" "$fctx/Dockerfile" | sha256sum | cut -c1-16)" \
+        "$fctx/Dockerfile" "$fctx" "BASE=$PYBASE_IMAGE"
+    rm -rf "$fctx"
+    bud "$RABBITMQ_IMAGE" "$(hash_files k8s/images/rabbitmq)" "$REPO_ROOT/k8s/images/rabbitmq/Dockerfile" \
+        "$REPO_ROOT/k8s/images/rabbitmq" "BASE=$PYBASE_IMAGE"
+}
+
+cleanup_buildah_host_state() {
+    # containers/image keeps a blob-info cache at /var/lib/containers/cache for root; drop it if it
+    # was not there before (buildah is ours only for these builds)
+    if [ -f "$BUILDAH_DIR/.no-var-lib-containers" ]; then rm -rf /var/lib/containers; fi
+}
+
+main() {
+    need_root
+    command -v buildah >/dev/null || die "buildah is missing; run scripts/k8s/build.sh"
+    mkdir -p "$BUILDAH_DIR"
+    rm -f "$BUILDAH_DIR/.no-var-lib-containers"
+    if [ ! -e /var/lib/containers ]; then touch "$BUILDAH_DIR/.no-var-lib-containers"; fi
+    case "${1:-}" in
+        cluster) build_cluster_images
+            import "$PAUSE_IMAGE"; import "$COREDNS_IMAGE"; import "$BUSYBOX_IMAGE" ;;
+        app) build_app_images
+            import "$SERVER_IMAGE"; import "$CLIENT_IMAGE"; import "$FERRETDB_IMAGE"; import "$RABBITMQ_IMAGE" ;;
+        build-app) build_app_images ;;
+        *) die "usage: $0 cluster|app|build-app" ;;
+    esac
+    cleanup_buildah_host_state
+}
+
+main "$@"
