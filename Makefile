@@ -3,7 +3,7 @@ PY := .venv/bin/python
 export MONGODB_URI ?= mongodb://127.0.0.1:$(or $(FERRETDB_PORT),27017)
 
 .PHONY: setup up down demo demo-dummy test lint typecheck pytest bench docs clean \
-	k8s-build k8s-up k8s-down k8s-clean k8s-smoke k8s-check
+	k8s-build k8s-up k8s-down k8s-clean k8s-smoke k8s-check k8s-deploy
 
 setup:
 	bash scripts/setup.sh
@@ -64,3 +64,6 @@ k8s-smoke:
 
 k8s-check:
 	bash scripts/k8s/check-clean.sh
+
+k8s-deploy:
+	bash scripts/k8s/deploy-one-node.sh

@@ -29,15 +29,16 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 bh() { buildah --root "$BUILDAH_DIR/storage" --runroot "$BUILDAH_DIR/run" --storage-driver vfs "$@"; }
 
 have_image() { bh images -q "$1" >/dev/null 2>&1; }
-stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ] && have_image "$3"; }
-set_stamp() { mkdir -p "$STAMPS"; printf '%s\n' "$2" >"$STAMPS/$1"; }
+key_of() { printf '%s' "$1" | tr '/:' '__'; }
+stamp_ok() { [ -f "$STAMPS/$(key_of "$1")" ] && [ "$(cat "$STAMPS/$(key_of "$1")")" = "$2" ] && have_image "$3"; }
+set_stamp() { mkdir -p "$STAMPS"; printf '%s\n' "$2" >"$STAMPS/$(key_of "$1")"; }
 hash_files() { (cd "$REPO_ROOT" && find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16; }
 
 # import <image>: copy a buildah image into containerd unless that exact build is already there
 import() {
     local image="$1" id key
     id="$(bh images -q --no-trunc "$image" | head -1)"
-    key="$(printf '%s' "$image" | tr '/:' '__')"
+    key="$(key_of "$image")"
     if [ -f "$IMPORTED/$key" ] && [ "$(cat "$IMPORTED/$key")" = "$id" ] \
         && ctr_k8s images ls -q "name==$image" | grep -q .; then
         return
@@ -45,7 +46,7 @@ import() {
     local tar
     tar="$(mktemp -p "$BUILDAH_DIR" import.XXXXXX.tar)"
     rm -f "$tar"
-    bh push --quiet "$image" "oci-archive:$tar:$image" >/dev/null
+    bh push --quiet --disable-compression "$image" "oci-archive:$tar:$image" >/dev/null
     ctr_k8s images import --all-platforms "$tar" >/dev/null \
         || { rm -f "$tar"; die "ctr images import of $image failed (is containerd up? make k8s-up)"; }
     rm -f "$tar"
@@ -133,6 +134,10 @@ bud() {
     for a in "$@"; do args+=(--build-arg "$a"); done
     log "building $image from $file"
     local name="${image##*/}"; name="${name%%:*}"
+    # RUN steps trust what the host trusts (a TLS-inspecting proxy's CA, if any): the host's CA bundle is
+    # bind-mounted for the build only and never becomes part of the image
+    local ca=/etc/ssl/certs/ca-certificates.crt
+    [ -f "$ca" ] && args+=(--volume "$ca:$ca:ro")
     timed "buildah bud $name" bh bud --quiet --pull=never --isolation chroot --network host \
         "${args[@]}" -f "$file" -t "$image" "$ctx" >"$K8S_CACHE/bud-$name.log" 2>&1 \
         || { tail -20 "$K8S_CACHE/bud-$name.log" >&2; die "building $image failed (log: $K8S_CACHE/bud-$name.log)"; }

@@ -60,14 +60,18 @@ die() { printf '[k8s] ERROR: %s\n' "$*" >&2; exit 1; }
 need_root() { [ "$(id -u)" = 0 ] || die "this needs root (it runs containerd, the kubelet and iptables); run it as root"; }
 
 # timed <name> <command...>: run a step, append "<date> <name> <seconds>s -p=<jobs>" to $TIMINGS
+# (a failing step is logged as FAILED and its status returned)
 timed() {
     local name="$1"; shift
-    local t0=$SECONDS
-    "$@"
+    local t0=$SECONDS rc=0
+    "$@" || rc=$?
     local dt=$((SECONDS - t0))
+    local result="${dt}s"
+    [ $rc = 0 ] || result="FAILED after ${dt}s"
     mkdir -p "$K8S_CACHE"
-    printf '%s %s %ss -p=%s\n' "$(date -u +%FT%TZ)" "$name" "$dt" "$K8S_BUILD_JOBS" >>"$TIMINGS"
-    log "$name: ${dt}s"
+    printf '%s %s %s -p=%s\n' "$(date -u +%FT%TZ)" "$name" "$result" "$K8S_BUILD_JOBS" >>"$TIMINGS"
+    log "$name: $result"
+    return $rc
 }
 
 kubectl_admin() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }

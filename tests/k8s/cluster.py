@@ -42,7 +42,9 @@ def kubectl(*args: str, stdin: str | None = None, timeout: float = 60, check: bo
         timeout=timeout,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
+        raise AssertionError(
+            f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"
+        )
     return proc.stdout
 
 
@@ -78,7 +80,10 @@ def run_pod(
             "spec": {
                 "restartPolicy": "Never",
                 "enableServiceLinks": False,
-                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
                 "containers": [
                     {
                         "name": "main",

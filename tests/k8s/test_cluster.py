@@ -69,10 +69,11 @@ def web_service(namespace: str) -> str:
                         "image": BUSYBOX_IMAGE,
                         "imagePullPolicy": "Never",
                         "command": [
-                            "sh", "-c",
+                            "sh",
+                            "-c",
                             "mkdir -p /tmp/www && echo served-by-web > /tmp/www/index.html"
                             " && exec httpd -f -p 8080 -h /tmp/www",
-                        ],  # fmt: skip
+                        ],
                         "ports": [{"containerPort": 8080}],
                         "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
                     }
@@ -92,7 +93,9 @@ def web_service(namespace: str) -> str:
     return "web"
 
 
-def test_cluster_dns_resolves_the_api_server_and_a_service(namespace: str, web_service: str) -> None:
+def test_cluster_dns_resolves_the_api_server_and_a_service(
+    namespace: str, web_service: str
+) -> None:
     script = (
         "nslookup kubernetes.default.svc.cluster.local"
         f" && nslookup {web_service}.{namespace}.svc.cluster.local"
@@ -107,7 +110,10 @@ def test_cluster_dns_resolves_the_api_server_and_a_service(namespace: str, web_s
 
 def test_a_pod_reaches_another_pod_through_a_service(namespace: str, web_service: str) -> None:
     phase, logs = run_pod(
-        "fetch", namespace, BUSYBOX_IMAGE, ["wget", "-q", "-T", "10", "-O", "-", f"http://{web_service}/"]
+        "fetch",
+        namespace,
+        BUSYBOX_IMAGE,
+        ["wget", "-q", "-T", "10", "-O", "-", f"http://{web_service}/"],
     )
     assert phase == "Succeeded", logs
     assert "served-by-web" in logs
@@ -142,6 +148,8 @@ def test_pods_have_no_route_out_of_the_cluster(namespace: str) -> None:
 
 def test_the_client_image_runs_the_scanner(namespace: str) -> None:
     image = f"{CLIENT_IMAGE_REPO}:{project_version()}"
-    phase, logs = run_pod("scanner-help", namespace, image, ["python", "-m", "skymap_scanner", "--help"])
+    phase, logs = run_pod(
+        "scanner-help", namespace, image, ["python", "-m", "skymap_scanner", "--help"]
+    )
     assert phase == "Succeeded", logs
     assert "usage" in logs.lower()

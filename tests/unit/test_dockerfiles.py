@@ -141,7 +141,9 @@ def test_the_base_is_a_build_argument_defaulting_to_the_pinned_base(
     assert PINNED_BASE.match(args["BASE"]) and "@sha256:" in args["BASE"], args["BASE"]
     for stage in stages(instructions):
         _, words = flags_and_words(stage[0].args)
-        assert words[0] == "${BASE}", f"{name}:{stage[0].line}: FROM {words[0]} (use the BASE argument)"
+        assert words[0] == "${BASE}", (
+            f"{name}:{stage[0].line}: FROM {words[0]} (use the BASE argument)"
+        )
 
 
 def test_runs_as_a_numeric_non_root_user(dockerfile: tuple[str, list[Instruction]]) -> None:
