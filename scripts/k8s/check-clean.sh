@@ -3,7 +3,7 @@
 # leftover and exits 1 if there is any; prints "clean" and exits 0 otherwise. Read-only.
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 S="$K8S_STATE"
 found=0

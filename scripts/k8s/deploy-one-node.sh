@@ -3,11 +3,11 @@
 # RabbitMQ, SkyDriver. Exits 1 if SkyDriver's Deployment does not become available (with the reason).
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TIMEOUT_S="${K8S_DEPLOY_TIMEOUT_S:-180}"
 kubectl_admin get --raw /readyz >/dev/null 2>&1 || die "the cluster is not running; run 'make k8s-up' first"
-bash "$(dirname "$0")/one-node-secrets.sh"
+bash "$K8S_SCRIPTS/one-node-secrets.sh"
 kubectl_admin apply -k "$REPO_ROOT/k8s/overlays/one-node"
 ok=1
 for sts in mongodb rabbitmq; do

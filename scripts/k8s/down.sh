@@ -7,7 +7,7 @@
 # `down.sh --purge` removes that folder as well. scripts/k8s/check-clean.sh verifies the result.
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 S="$K8S_STATE"
 RUN="$S/run"
@@ -155,4 +155,4 @@ main() {
     log "cluster down"
 }
 
-main "$@"
+main "$@"; exit

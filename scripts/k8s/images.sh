@@ -10,7 +10,7 @@
 # storage in $K8S_CACHE/buildah), and imported only when containerd does not hold that build yet.
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BUILDAH_DIR="$K8S_CACHE/buildah"
 STAMPS="$BUILDAH_DIR/stamps"
@@ -92,26 +92,37 @@ build_cluster_images() {
 
 # The local stand-in of the production base: Debian bookworm from debootstrap with Debian's python3.11.
 build_python_base() {
-    local stamp="bookworm-minbase-python3.11-v1"
+    local stamp="bookworm-minbase-python3.11-v2"
     stamp_ok "$PYBASE_IMAGE" "$stamp" "$PYBASE_IMAGE" && return
     command -v debootstrap >/dev/null || die "debootstrap is missing; run scripts/k8s/build.sh"
     local root="$BUILDAH_DIR/debootstrap-root"
     cleanup_root() {
         local m
-        for m in $(awk -v r="$root" '$2 ~ "^"r {print $2}' /proc/mounts | sort -r); do umount -l "$m" || true; done
+        for m in $(awk -v r="$root" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" || true; done
         rm -rf "$root"
     }
     cleanup_root
     log "debootstrap bookworm (minbase + python3.11) from $DEBIAN_MIRROR; takes a few minutes"
-    trap cleanup_root EXIT
-    timed "debootstrap python base" debootstrap --variant=minbase \
-        --include=python3.11,python3.11-venv,python-is-python3,ca-certificates,passwd \
+    trap 'cleanup_root; cleanup_buildah_host_state' EXIT
+    timed "debootstrap python base" debootstrap --variant=minbase --include=python3.11,ca-certificates,passwd \
         bookworm "$root" "$DEBIAN_MIRROR" >"$K8S_CACHE/debootstrap.log" 2>&1 \
         || die "debootstrap failed (log: $K8S_CACHE/debootstrap.log)"
     # as Debian's own container images: no service ever starts while packages install
     printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
     chmod 755 "$root/usr/sbin/policy-rc.d"
+    # debootstrap's resolver is simple: install the rest with apt, with the point-release and security updates
+    local security="${DEBIAN_MIRROR%/debian}/debian-security"
+    printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
+        "$DEBIAN_MIRROR" "$DEBIAN_MIRROR" "$security" >"$root/etc/apt/sources.list"
+    mount -t proc proc "$root/proc"
+    timed "apt in the python base" chroot "$root" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get upgrade -y -qq && \
+        apt-get install -y -qq --no-install-recommends python3.11-venv python-is-python3 && apt-get clean' \
+        >>"$K8S_CACHE/debootstrap.log" 2>&1 || die "apt-get in the debootstrapped base failed (log: $K8S_CACHE/debootstrap.log)"
+    umount "$root/proc"
+    chroot "$root" dpkg --audit | grep -q . && die "the debootstrapped base has unconfigured packages (chroot $root dpkg --audit)"
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
+    : >"$root/etc/resolv.conf"
     local c mnt
     c="$(bh from --pull=never scratch)"
     mnt="$(bh mount "$c")"
@@ -120,7 +131,7 @@ build_python_base() {
     bh config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env LANG=C.UTF-8 \
         --cmd '["python3"]' --label org.opencontainers.image.description="Debian bookworm minbase with Debian's python3.11 (debootstrap)" "$c"
     bh commit --quiet --rm "$c" "$PYBASE_IMAGE" >/dev/null
-    trap - EXIT
+    trap cleanup_buildah_host_state EXIT
     cleanup_root
     set_stamp "$PYBASE_IMAGE" "$stamp"
     log "built $PYBASE_IMAGE"
@@ -145,9 +156,11 @@ bud() {
 }
 
 build_app_images() {
+    bh rm --all >/dev/null 2>&1 || true   # working containers of an interrupted build
     build_python_base
-    local src
-    src="$(hash_files pyproject.toml README.md skydriver skymap_scanner client_manager .dockerignore)"
+    local src base
+    base="$(bh images -q "$PYBASE_IMAGE" | head -1)"
+    src="$base-$(hash_files pyproject.toml README.md skydriver skymap_scanner client_manager .dockerignore)"
     bud "$SERVER_IMAGE" "$src-$(hash_files Dockerfile.server)" "$REPO_ROOT/Dockerfile.server" "$REPO_ROOT" "BASE=$PYBASE_IMAGE"
     bud "$CLIENT_IMAGE" "$src-$(hash_files Dockerfile.client)" "$REPO_ROOT/Dockerfile.client" "$REPO_ROOT" "BASE=$PYBASE_IMAGE"
     # FerretDB: the binary scripts/setup.sh built, in a context of its own
@@ -156,25 +169,38 @@ build_app_images() {
     rm -rf "$fctx"; mkdir -p "$fctx"
     cp "$FERRETDB_BIN" "$fctx/ferretdb"
     cp "$REPO_ROOT/k8s/images/ferretdb/Dockerfile" "$fctx/Dockerfile"
-    bud "$FERRETDB_IMAGE" "$(cat "$fctx/ferretdb" "$fctx/Dockerfile" | sha256sum | cut -c1-16)" \
+    bud "$FERRETDB_IMAGE" "$base-$(cat "$fctx/ferretdb" "$fctx/Dockerfile" | sha256sum | cut -c1-16)" \
         "$fctx/Dockerfile" "$fctx" "BASE=$PYBASE_IMAGE"
     rm -rf "$fctx"
-    bud "$RABBITMQ_IMAGE" "$(hash_files k8s/images/rabbitmq)" "$REPO_ROOT/k8s/images/rabbitmq/Dockerfile" \
+    bud "$RABBITMQ_IMAGE" "$base-$(hash_files k8s/images/rabbitmq)" "$REPO_ROOT/k8s/images/rabbitmq/Dockerfile" \
         "$REPO_ROOT/k8s/images/rabbitmq" "BASE=$PYBASE_IMAGE"
+    # earlier builds of the same tags (vfs keeps whole copies of each layer)
+    bh rmi --prune >/dev/null 2>&1 || true
 }
 
+# buildah writes outside its --root: containers/image's blob-info cache (/var/lib/containers/cache) and a
+# CNI lock (/etc/cni/net.d/cni.lock) even with host networking; remove them when they were not there before
+BUILDAH_HOST_PATHS=(/var/lib/containers /etc/cni)
+note_buildah_host_state() {
+    local p
+    rm -f "$BUILDAH_DIR"/.absent-*
+    for p in "${BUILDAH_HOST_PATHS[@]}"; do
+        if [ ! -e "$p" ]; then touch "$BUILDAH_DIR/.absent-$(key_of "$p")"; fi
+    done
+}
 cleanup_buildah_host_state() {
-    # containers/image keeps a blob-info cache at /var/lib/containers/cache for root; drop it if it
-    # was not there before (buildah is ours only for these builds)
-    if [ -f "$BUILDAH_DIR/.no-var-lib-containers" ]; then rm -rf /var/lib/containers; fi
+    local p
+    for p in "${BUILDAH_HOST_PATHS[@]}"; do
+        if [ -f "$BUILDAH_DIR/.absent-$(key_of "$p")" ]; then rm -rf "$p"; fi
+    done
 }
 
 main() {
     need_root
     command -v buildah >/dev/null || die "buildah is missing; run scripts/k8s/build.sh"
     mkdir -p "$BUILDAH_DIR"
-    rm -f "$BUILDAH_DIR/.no-var-lib-containers"
-    if [ ! -e /var/lib/containers ]; then touch "$BUILDAH_DIR/.no-var-lib-containers"; fi
+    note_buildah_host_state
+    trap cleanup_buildah_host_state EXIT
     case "${1:-}" in
         cluster) build_cluster_images
             import "$PAUSE_IMAGE"; import "$COREDNS_IMAGE"; import "$BUSYBOX_IMAGE" ;;
@@ -183,7 +209,6 @@ main() {
         build-app) build_app_images ;;
         *) die "usage: $0 cluster|app|build-app" ;;
     esac
-    cleanup_buildah_host_state
 }
 
-main "$@"
+main "$@"; exit

@@ -10,6 +10,7 @@ PAUSE_VERSION="3.10"        # build/pause/linux/pause.c of the kubernetes module
 BUSYBOX_TAG="1.35"          # Debian's busybox-static
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+K8S_SCRIPTS="$REPO_ROOT/scripts/k8s"
 K8S_CACHE="${SKYDRIVER_K8S_CACHE:-$HOME/.cache/skydriver/k8s}"
 K8S_STATE="${SKYDRIVER_K8S_STATE:-$REPO_ROOT/.state/k8s}"
 K8S_BUILD_JOBS="${K8S_BUILD_JOBS:-1}"   # go build -p; 2 uses both cores (faster, but starves others)

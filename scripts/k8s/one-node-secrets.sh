@@ -3,7 +3,7 @@
 # the keys of k8s/base/secret.yaml, for the one-node overlay's secretGenerator.
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 out="$REPO_ROOT/k8s/overlays/one-node/secrets.env"
 [ -f "$out" ] && exit 0

@@ -3,7 +3,7 @@
 # files are kept). One CA signs every certificate; the service-account key pair is separate.
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PKI="$K8S_STATE/pki"
 DAYS=3650
@@ -88,4 +88,4 @@ main() {
     chmod 600 "$PKI"/*.key
 }
 
-main "$@"
+main "$@"; exit

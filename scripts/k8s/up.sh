@@ -6,7 +6,7 @@
 # 127.0.0.1; pods get routes to the pod subnet and the service range only, never a default route.
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 S="$K8S_STATE"
 PKI="$S/pki"
@@ -286,7 +286,7 @@ start_node() {
         [ -f "$ctl/cgroup.procs" ] && mkdir -p "$ctl/skydriver-k8s"
     done
     start kubelet "$KUBE_BIN/kubelet" --config="$CONF/kubelet.yaml" --kubeconfig="$PKI/kubelet.kubeconfig" \
-        --hostname-override="$NODE_NAME" --root-dir="$S/kubelet/root" --cert-dir="$S/kubelet/pki" --v=1
+        --hostname-override="$NODE_NAME" --node-ip="$BRIDGE_IP" --root-dir="$S/kubelet/root" --cert-dir="$S/kubelet/pki" --v=1
     start kube-proxy "$KUBE_BIN/kube-proxy" --config="$CONF/kube-proxy.yaml" --v=1
     check_started kubelet "node $NODE_NAME Ready" "$UP_TIMEOUT_S" \
         kubectl_admin wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
@@ -295,7 +295,7 @@ start_node() {
 
 start_dns() {
     sed -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" \
-        -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" "$(dirname "$0")/manifests/coredns.yaml" \
+        -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" "$K8S_SCRIPTS/manifests/coredns.yaml" \
         | kubectl_admin apply -f - >/dev/null
     if ! kubectl_admin -n kube-system rollout status deployment/coredns --timeout="${UP_TIMEOUT_S}s" >/dev/null; then
         kubectl_admin -n kube-system describe pods -l k8s-app=kube-dns | tail -20 >&2 || true
@@ -307,19 +307,19 @@ main() {
     preflight
     mkdir -p "$S" "$LOGS" "$RUN"
     record_host_state
-    bash "$(dirname "$0")/pki.sh"
+    bash "$K8S_SCRIPTS/pki.sh"
     setup_network
     write_configs
     start_containerd
-    bash "$(dirname "$0")/images.sh" cluster
+    bash "$K8S_SCRIPTS/images.sh" cluster
     start_control_plane
     start_node
     start_dns
     # the project's images (Dockerfile.server/.client on a debootstrapped base, FerretDB, RabbitMQ)
-    if [ "${K8S_APP_IMAGES:-1}" = 1 ]; then bash "$(dirname "$0")/images.sh" app; fi
+    if [ "${K8S_APP_IMAGES:-1}" = 1 ]; then bash "$K8S_SCRIPTS/images.sh" app; fi
     # the admin kubeconfig for people: KUBECONFIG=.state/k8s/pki/admin.kubeconfig
     ln -sf "$KUBE_BIN/kubectl" "$S/kubectl"
     log "cluster up: KUBECONFIG=$KUBECONFIG_ADMIN $S/kubectl get pods -A"
 }
 
-main "$@"
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; exit; fi
