@@ -2,18 +2,19 @@
 # Build what the one-node cluster needs and is not cached yet (idempotent):
 #   Debian packages: containerd, runc, CNI plugins, buildah, debootstrap, nftables, iptables, busybox-static
 #   from the Go module proxy: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
-#   kubectl (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3), CoreDNS (github.com/coredns/coredns)
+#   kubectl (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3), CoreDNS (github.com/coredns/coredns,
+#   with only the plugins the cluster uses: scripts/k8s/coredns/main.go)
 #   the pause binary, compiled from the pause.c inside the kubernetes module
 # Everything lands in $K8S_CACHE (default ~/.cache/skydriver/k8s), keyed by version, with a private Go
 # module and build cache; nothing goes into the repository. Each step's time is appended to timings.log.
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 APT_PACKAGES=(containerd runc containernetworking-plugins buildah debootstrap nftables iptables conntrack busybox-static)
 
 export GOMODCACHE="$K8S_CACHE/go/mod"
-export GOCACHE="$K8S_CACHE/go/build"
+export GOCACHE="${K8S_GOCACHE:-$K8S_CACHE/go/build}"   # K8S_GOCACHE: e.g. an empty folder to time a cold build
 export GOFLAGS="-p=$K8S_BUILD_JOBS -mod=mod -buildvcs=false"
 export GOTOOLCHAIN=local
 export CGO_ENABLED=0
@@ -31,8 +32,9 @@ apt_packages() {
         || die "apt-get install ${missing[*]} failed; run 'apt-get update' and retry"
 }
 
-# go_module_dir <name> <go.mod text> <tools.go imports...>: a wrapper module that requires a module
-# from the proxy, so that its main packages can be built with `go build <import path>`.
+# go_module_dir <dir> <go.mod text> [tools.go imports...]: a wrapper module that requires a module from
+# the proxy, so that its main packages can be built with `go build <import path>` (with no imports: the
+# module's own main package, already in <dir>).
 go_module_dir() {
     local dir="$1" gomod="$2"; shift 2
     mkdir -p "$dir"
@@ -44,14 +46,16 @@ go_module_dir() {
     else
         rm -f "$dir/go.mod.new"
     fi
-    {
-        printf '//go:build tools\n\n// Package tools pins the main packages built from this module.\npackage tools\n\nimport (\n'
-        local imp
-        for imp in "$@"; do printf '\t_ "%s"\n' "$imp"; done
-        printf ')\n'
-    } >"$dir/tools.go"
+    if [ $# -gt 0 ]; then
+        {
+            printf '//go:build tools\n\n// Package tools pins the main packages built from this module.\npackage tools\n\nimport (\n'
+            local imp
+            for imp in "$@"; do printf '\t_ "%s"\n' "$imp"; done
+            printf ')\n'
+        } >"$dir/tools.go"
+    fi
     if [ ! -f "$dir/.tidy" ]; then
-        (cd "$dir" && nice -n 19 go mod tidy) || die "go mod tidy failed in $dir (is the Go module proxy reachable?)"
+        (cd "$dir" && nice -n 19 go mod tidy 2>"$dir/tidy.log") || die "go mod tidy failed in $dir (log: $dir/tidy.log; is the Go module proxy reachable?)"
         touch "$dir/.tidy"
     fi
 }
@@ -124,14 +128,19 @@ replace (
 
 build_coredns() {
     [ -x "$COREDNS_BIN/coredns" ] && return
-    local dir="$K8S_CACHE/src/coredns-$COREDNS_VERSION"
-    log "building CoreDNS $COREDNS_VERSION"
+    local dir="$K8S_CACHE/src/coredns-$COREDNS_VERSION-slim"
+    log "building CoreDNS $COREDNS_VERSION (only the plugins the cluster uses)"
+    mkdir -p "$dir"
+    if ! cmp -s "$K8S_SCRIPTS/coredns/main.go" "$dir/main.go"; then
+        cp "$K8S_SCRIPTS/coredns/main.go" "$dir/main.go"
+        rm -f "$dir/.tidy"
+    fi
     timed "go mod tidy coredns" go_module_dir "$dir" "module skydriver-coredns-build
 
 go 1.25.0
 
-require github.com/coredns/coredns $COREDNS_VERSION" github.com/coredns/coredns
-    timed "go build coredns" go_build "$dir" github.com/coredns/coredns "$COREDNS_BIN/coredns"
+require github.com/coredns/coredns $COREDNS_VERSION"
+    timed "go build coredns" go_build "$dir" . "$COREDNS_BIN/coredns"
 }
 
 build_pause() {
@@ -158,4 +167,4 @@ main() {
     log "binaries ready in $K8S_CACHE"
 }
 
-main "$@"
+main "$@"; exit

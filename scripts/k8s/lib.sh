@@ -17,7 +17,8 @@ K8S_BUILD_JOBS="${K8S_BUILD_JOBS:-1}"   # go build -p; 2 uses both cores (faster
 
 KUBE_BIN="$K8S_CACHE/kubernetes-$K8S_VERSION/bin"
 ETCD_BIN="$K8S_CACHE/etcd-$ETCD_VERSION/bin"
-COREDNS_BIN="$K8S_CACHE/coredns-$COREDNS_VERSION/bin"
+# CoreDNS is our own main with the plugins the cluster uses (scripts/k8s/coredns/main.go): keyed by it too
+COREDNS_BIN="$K8S_CACHE/coredns-$COREDNS_VERSION-slim-$(sha256sum <"$K8S_SCRIPTS/coredns/main.go" | cut -c1-8)/bin"
 PAUSE_BIN="$K8S_CACHE/pause-$PAUSE_VERSION/bin"
 TIMINGS="$K8S_CACHE/timings.log"
 KUBE_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
