@@ -146,7 +146,8 @@ main() {
     remove_cgroups
     remove_network
     restore_host_paths
-    rm -f "$S/kubectl"
+    # kubeconfigs point at the bridge's address, which is gone: pki.sh writes them again at the next up
+    rm -f "$S/kubectl" "$S"/pki/*.kubeconfig
     if [ $PURGE = 1 ]; then
         unmount_ours
         rm -rf "$S"

@@ -76,5 +76,11 @@ timed() {
     return $rc
 }
 
-kubectl_admin() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+# The API server's address is on our bridge: without the bridge, a connection to it would follow the
+# host's default route, so nothing talks to it unless the bridge is there.
+bridge_up() { [ -e "/sys/class/net/$BRIDGE" ]; }
+kubectl_admin() {
+    bridge_up || { printf '[k8s] the cluster is not up (no bridge %s); run make k8s-up\n' "$BRIDGE" >&2; return 1; }
+    "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"
+}
 ctr_k8s() { ctr --address "$CTRD_SOCK" --namespace k8s.io "$@"; }

@@ -24,7 +24,7 @@ KUBELET_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_
     kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 
 running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
-port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }   # only ever used on 127.0.0.1
 
 wait_for() {  # wait_for <what> <seconds> <command...>
     local what="$1" secs="$2"; shift 2
@@ -63,15 +63,16 @@ preflight() {
     done
     [ -x /usr/lib/cni/bridge ] || die "CNI plugins missing in /usr/lib/cni; apt-get install containernetworking-plugins"
     [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ] || die "no cgroup filesystem at /sys/fs/cgroup"
-    # a port taken by someone else is an error; our own running daemon is fine
-    local spec name port host
-    for spec in "etcd:127.0.0.1:$ETCD_CLIENT_PORT" "etcd:127.0.0.1:$ETCD_PEER_PORT" \
-        "kube-apiserver:$BRIDGE_IP:$APISERVER_PORT" "kube-controller-manager:127.0.0.1:$KCM_PORT" \
-        "kube-scheduler:127.0.0.1:$SCHEDULER_PORT" "kubelet:127.0.0.1:$KUBELET_PORT" \
-        "kube-proxy:127.0.0.1:$PROXY_HEALTHZ_PORT"; do
-        IFS=: read -r name host port <<<"$spec"
-        if ! running "$name" && port_open "$host" "$port"; then
-            die "port $host:$port (for $name) is taken by another program; stop it (ss -ltnp 'sport = :$port')"
+    # a port taken by someone else is an error; our own running daemon is fine. Checked with ss, never by
+    # connecting: before the bridge exists, a connection to its address would follow the default route.
+    local spec name port
+    for spec in "etcd:$ETCD_CLIENT_PORT" "etcd:$ETCD_PEER_PORT" "etcd:$ETCD_METRICS_PORT" \
+        "kube-apiserver:$APISERVER_PORT" "kube-controller-manager:$KCM_PORT" "kube-scheduler:$SCHEDULER_PORT" \
+        "kubelet:$KUBELET_PORT" "kubelet:$KUBELET_HEALTHZ_PORT" "kube-proxy:$PROXY_HEALTHZ_PORT" \
+        "kube-proxy:$PROXY_METRICS_PORT"; do
+        IFS=: read -r name port <<<"$spec"
+        if ! running "$name" && [ -n "$(ss -Hltn "sport = :$port")" ]; then
+            die "port $port (for $name) is taken by another program; stop it (ss -ltnp 'sport = :$port')"
         fi
     done
 }
@@ -94,6 +95,8 @@ setup_network() {
     fi
     ip addr replace "$BRIDGE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
     ip link set "$BRIDGE" up
+    # the host's own traffic to the Service range goes to the bridge too, never to the default route
+    ip route replace "$SERVICE_CIDR" dev "$BRIDGE"
     # forwarding only for packets that enter through our bridge (service DNAT back to a pod); the global
     # net.ipv4.ip_forward stays as it is, and this setting goes away with the bridge
     echo 1 >"/proc/sys/net/ipv4/conf/$BRIDGE/forwarding"
@@ -315,10 +318,10 @@ main() {
     start_control_plane
     start_node
     start_dns
+    # the admin kubeconfig for people: KUBECONFIG=.state/k8s/pki/admin.kubeconfig .state/k8s/kubectl ...
+    ln -sf "$KUBE_BIN/kubectl" "$S/kubectl"
     # the project's images (Dockerfile.server/.client on a debootstrapped base, FerretDB, RabbitMQ)
     if [ "${K8S_APP_IMAGES:-1}" = 1 ]; then bash "$K8S_SCRIPTS/images.sh" app; fi
-    # the admin kubeconfig for people: KUBECONFIG=.state/k8s/pki/admin.kubeconfig
-    ln -sf "$KUBE_BIN/kubectl" "$S/kubectl"
     log "cluster up: KUBECONFIG=$KUBECONFIG_ADMIN $S/kubectl get pods -A"
 }
 

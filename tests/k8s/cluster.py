@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("SKYDRIVER_K8S_STATE", ROOT / ".state" / "k8s"))
 KUBECONFIG = STATE / "pki" / "admin.kubeconfig"
 KUBECTL = STATE / "kubectl"
+BRIDGE = Path("/sys/class/net/skd0")  # scripts/k8s/lib.sh: BRIDGE
 
 # images built by scripts/k8s/images.sh (never pulled)
 BUSYBOX_IMAGE = "localhost/skydriver-k8s/busybox:1.35"
@@ -32,8 +33,9 @@ class ClusterNotUp(AssertionError):
 
 
 def kubectl(*args: str, stdin: str | None = None, timeout: float = 60, check: bool = True) -> str:
-    if not KUBECTL.exists() or not KUBECONFIG.exists():
-        raise ClusterNotUp(f"{KUBECTL} or {KUBECONFIG} missing: run `make k8s-up` first")
+    # the API server listens on the bridge: without it, a connection would follow the default route
+    if not BRIDGE.exists() or not KUBECTL.exists() or not KUBECONFIG.exists():
+        raise ClusterNotUp(f"no bridge {BRIDGE.name} or no {KUBECTL}: run `make k8s-up` first")
     proc = subprocess.run(
         [str(KUBECTL), "--kubeconfig", str(KUBECONFIG), *args],
         input=stdin,
