@@ -19,9 +19,10 @@ UP_TIMEOUT_S="${K8S_UP_TIMEOUT_S:-180}"
 # removes those that did not exist before the first `up`
 HOST_PATHS=(/run/containerd /var/lib/cni /var/log/pods /var/log/containers /var/lib/kubelet /etc/cni
     /opt/containerd /var/lib/containerd /run/netns /var/run/netns)
-# sysctls the kubelet rewrites (protectKernelDefaults=false); down.sh puts the recorded values back
-KUBELET_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
-    kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
+# sysctls the kubelet rewrites (protectKernelDefaults=false), and the global IPv4 forwarding switch (our
+# CNI config does not turn it on, but record it anyway); down.sh puts the recorded values back
+HOST_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
+    kernel/keys/root_maxkeys kernel/keys/root_maxbytes net/ipv4/ip_forward)
 
 running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }   # only ever used on 127.0.0.1
@@ -83,7 +84,7 @@ record_host_state() {
     {
         local p s
         for p in "${HOST_PATHS[@]}"; do [ -e "$p" ] && echo "path $p"; done
-        for s in "${KUBELET_SYSCTLS[@]}"; do echo "sysctl $s $(cat "/proc/sys/$s")"; done
+        for s in "${HOST_SYSCTLS[@]}"; do echo "sysctl $s $(cat "/proc/sys/$s")"; done
     } >"$RUN/host-before.tmp"
     mv "$RUN/host-before.tmp" "$RUN/host-before"
 }
@@ -164,7 +165,7 @@ EOF
     {
       "type": "bridge",
       "bridge": "$BRIDGE",
-      "isGateway": true,
+      "isGateway": false,
       "isDefaultGateway": false,
       "ipMasq": false,
       "hairpinMode": true,
