@@ -59,9 +59,16 @@ for p in /run/containerd /var/lib/cni /var/log/pods /var/log/containers /var/lib
     [ -e "$p" ] && leftover "path $p (did it exist before 'make k8s-up'?)"
 done
 [ -f "$S/run/host-before" ] && leftover "$S/run/host-before (k8s-down did not finish)"
+if [ -f "$S/run/host-before.last" ]; then
+    while read -r key name value; do
+        [ "$key" = sysctl ] || continue
+        now="$(cat "/proc/sys/$name")"
+        [ "$now" = "$value" ] || leftover "sysctl $name is $now, was $value before k8s-up"
+    done <"$S/run/host-before.last"
+fi
 ls "$S"/run/*.pid >/dev/null 2>&1 && leftover "pid files in $S/run"
 
 if [ $found = 0 ]; then
-    echo "[k8s-check] clean: no process, mount, cgroup, bridge, netns, nftables/iptables rule or host path of the cluster is left"
+    echo "[k8s-check] clean: no process, mount, cgroup, bridge, netns, nftables/iptables rule, port or host path of the cluster is left, and the recorded sysctls are back"
 fi
 exit $found
