@@ -301,10 +301,20 @@ start_dns() {
     sed -e "s|@DNS_SVC_IP@|$DNS_SVC_IP|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" \
         -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" "$K8S_SCRIPTS/manifests/coredns.yaml" \
         | kubectl_admin apply -f - >/dev/null
-    if ! kubectl_admin -n kube-system rollout status deployment/coredns --timeout="${UP_TIMEOUT_S}s" >/dev/null; then
-        kubectl_admin -n kube-system describe pods -l k8s-app=kube-dns | tail -20 >&2 || true
-        die "CoreDNS did not become ready (kubectl -n kube-system logs deploy/coredns)"
-    fi
+    # the Deployment's status may still be the one from before the last `down` (whose pods are gone):
+    # wait for a CoreDNS pod of this run to be Ready
+    local ready="" deadline=$((SECONDS + UP_TIMEOUT_S))
+    while [ $SECONDS -lt $deadline ]; do
+        ready="$(kubectl_admin -n kube-system get pods -l k8s-app=kube-dns \
+            -o jsonpath='{.items[*].status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)"
+        case "$ready" in *True*) break ;; esac
+        sleep 1
+    done
+    case "$ready" in
+        *True*) log "cluster DNS ready ($DNS_SVC_IP)" ;;
+        *) kubectl_admin -n kube-system describe pods -l k8s-app=kube-dns | tail -20 >&2 || true
+           die "CoreDNS did not become ready (kubectl -n kube-system logs deploy/coredns)" ;;
+    esac
 }
 
 main() {
