@@ -79,8 +79,8 @@ kill_strays() {
 }
 
 unmount_ours() {
-    local m i
-    for i in 1 2 3; do
+    local m
+    for _ in 1 2 3; do
         # deepest first; netns bind mounts and container rootfs/shm/secret tmpfs all live under $S
         mapfile -t mounts < <(awk -v s="$S" 'index($2, s "/") == 1 {print $2}' /proc/self/mounts | sort -r)
         [ ${#mounts[@]} -eq 0 ] && break

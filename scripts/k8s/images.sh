@@ -72,7 +72,9 @@ from_scratch() {
 }
 
 build_cluster_images() {
-    [ -x "$PAUSE_BIN/pause" ] && [ -x "$COREDNS_BIN/coredns" ] || die "pause/coredns not built; run scripts/k8s/build.sh"
+    if [ ! -x "$PAUSE_BIN/pause" ] || [ ! -x "$COREDNS_BIN/coredns" ]; then
+        die "pause/coredns not built; run scripts/k8s/build.sh"
+    fi
     from_scratch "$PAUSE_IMAGE" "$(sha256sum <"$PAUSE_BIN/pause" | cut -c1-16)" \
         --entrypoint '["/pause"]' --user 65535:65535 -- "$PAUSE_BIN/pause" /pause
     from_scratch "$COREDNS_IMAGE" "$(sha256sum <"$COREDNS_BIN/coredns" | cut -c1-16)" \

@@ -1,6 +1,7 @@
 # Shared settings and helpers of the scripts/k8s/*.sh scripts (sourced, not run).
 # Versions, where the binaries are cached, where the cluster keeps its state, and the addresses it uses.
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables are used by the scripts that source this file
 
 K8S_VERSION="v1.34.0"       # k8s.io/kubernetes from the Go module proxy; staging modules v0.34.x
 K8S_STAGING_VERSION="v0.34.0"
