@@ -55,7 +55,10 @@ go_module_dir() {
         } >"$dir/tools.go"
     fi
     if [ ! -f "$dir/.tidy" ]; then
-        (cd "$dir" && nice -n 19 go mod tidy 2>"$dir/tidy.log") || die "go mod tidy failed in $dir (log: $dir/tidy.log; is the Go module proxy reachable?)"
+        local tlog
+        tlog="$K8S_STATE/logs/build/tidy-$(basename "$dir").log"
+        mkdir -p "$(dirname "$tlog")"
+        (cd "$dir" && nice -n 19 go mod tidy 2>"$tlog") || die "go mod tidy failed in $dir (log: $tlog; is the Go module proxy reachable?)"
         touch "$dir/.tidy"
     fi
 }

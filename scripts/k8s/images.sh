@@ -23,6 +23,7 @@ FERRETDB_BIN="${SKYDRIVER_CACHE_DIR:-$HOME/.cache/skydriver}/ferretdb-$FERRETDB_
 FERRETDB_IMAGE="localhost/skydriver/ferretdb:${FERRETDB_VERSION#v}"
 RABBITMQ_IMAGE="localhost/skydriver/rabbitmq:debian-bookworm"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+IMG_LOGS="$K8S_STATE/logs/images"   # one log per build
 
 # vfs: no mounts are left behind by the storage driver; --isolation chroot + host network for RUN steps
 # (pip and apt reach their registries directly, no bridge or NAT is made for builds)
@@ -113,8 +114,8 @@ build_python_base() {
     log "debootstrap bookworm (minbase + python3.11) from $DEBIAN_MIRROR; takes a few minutes"
     trap 'cleanup_root; cleanup_buildah_host_state' EXIT
     timed "debootstrap python base" debootstrap --variant=minbase --include=python3.11,ca-certificates,passwd \
-        bookworm "$root" "$DEBIAN_MIRROR" >"$K8S_CACHE/debootstrap.log" 2>&1 \
-        || die "debootstrap failed (log: $K8S_CACHE/debootstrap.log)"
+        bookworm "$root" "$DEBIAN_MIRROR" >"$IMG_LOGS/debootstrap.log" 2>&1 \
+        || die "debootstrap failed (log: $IMG_LOGS/debootstrap.log)"
     # as Debian's own container images: no service ever starts while packages install
     printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
     chmod 755 "$root/usr/sbin/policy-rc.d"
@@ -126,7 +127,7 @@ build_python_base() {
     timed "apt in the python base" chroot "$root" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq && apt-get upgrade -y -qq && \
         apt-get install -y -qq --no-install-recommends python3.11-venv python-is-python3 && apt-get clean' \
-        >>"$K8S_CACHE/debootstrap.log" 2>&1 || die "apt-get in the debootstrapped base failed (log: $K8S_CACHE/debootstrap.log)"
+        >>"$IMG_LOGS/debootstrap.log" 2>&1 || die "apt-get in the debootstrapped base failed (log: $IMG_LOGS/debootstrap.log)"
     umount "$root/proc"
     chroot "$root" dpkg --audit | grep -q . && die "the debootstrapped base has unconfigured packages (chroot $root dpkg --audit)"
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
@@ -160,8 +161,8 @@ bud() {
     # no --layers: with the vfs driver every cached step is a full copy of the tree; measured, the client's
     # build from the server's cached builder stage was no faster than building it afresh
     timed "buildah bud $name" bh bud --quiet --pull=never --isolation chroot --network host \
-        "${args[@]}" -f "$file" -t "$image" "$ctx" >"$K8S_CACHE/bud-$name.log" 2>&1 \
-        || { tail -20 "$K8S_CACHE/bud-$name.log" >&2; die "building $image failed (log: $K8S_CACHE/bud-$name.log)"; }
+        "${args[@]}" -f "$file" -t "$image" "$ctx" >"$IMG_LOGS/bud-$name.log" 2>&1 \
+        || { tail -20 "$IMG_LOGS/bud-$name.log" >&2; die "building $image failed (log: $IMG_LOGS/bud-$name.log)"; }
     set_stamp "$image" "$stamp"
 }
 
@@ -208,7 +209,7 @@ cleanup_buildah_host_state() {
 main() {
     need_root
     command -v buildah >/dev/null || die "buildah is missing; run scripts/k8s/build.sh"
-    mkdir -p "$BUILDAH_DIR"
+    mkdir -p "$BUILDAH_DIR" "$IMG_LOGS"
     note_buildah_host_state
     trap cleanup_buildah_host_state EXIT
     case "${1:-}" in
