@@ -23,6 +23,7 @@ demo-dummy: up
 lint:
 	.venv/bin/ruff format --check .
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 typecheck:
 	.venv/bin/mypy

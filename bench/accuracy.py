@@ -65,8 +65,6 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from skymap_scanner.messages import PixelResult, PixelTask, RecoPixelVariation  # noqa: E402
-from skymap_scanner.nsides import NSideProgression  # noqa: E402
 from skymap_scanner.physics.coordinates import dir_to_equa  # noqa: E402
 from skymap_scanner.products import LEVEL_90, angular_distance_deg, summarize_result  # noqa: E402
 from skymap_scanner.products.calibration import CALIBRATED_DELTA_LLH_90  # noqa: E402
@@ -83,6 +81,8 @@ from skymap_scanner.server.sinks import ReportSink  # noqa: E402
 from skymap_scanner.server.state import ScanState  # noqa: E402
 from skymap_scanner.simulation import simulate_events  # noqa: E402
 from skymap_scanner.startup import check_event_for_reco, make_startup_data  # noqa: E402
+from skyscan_contract.messages import PixelResult, PixelTask, RecoPixelVariation  # noqa: E402
+from skyscan_contract.nsides import NSideProgression  # noqa: E402
 
 DEFAULT_NSIDES = "8:0 64:12 512:24"
 DEFAULT_OUT = REPO / "bench" / "results" / "accuracy.json"

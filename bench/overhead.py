@@ -15,9 +15,9 @@ from pathlib import Path
 
 from whole_scan import timed_scan
 
-from skymap_scanner.messages import PixelResult, PixelTask, RecoPixelVariation, Seed
 from skymap_scanner.mq import delete_queues, open_consumer, open_publisher
-from skymap_scanner.settings import BrokerSettings
+from skyscan_contract.messages import PixelResult, PixelTask, RecoPixelVariation, Seed
+from skyscan_contract.settings import BrokerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -41,7 +41,6 @@ sys.path.insert(0, str(REPO))
 
 from whole_scan import scan_args, timed_scan  # noqa: E402
 
-from skymap_scanner.messages import PixelTask, Seed  # noqa: E402
 from skymap_scanner.physics.coordinates import dir_to_equa  # noqa: E402
 from skymap_scanner.physics.trackfit import position_variations  # noqa: E402
 from skymap_scanner.pixels import pixel_direction  # noqa: E402
@@ -50,6 +49,7 @@ from skymap_scanner.recos import StartupData, get_reco  # noqa: E402
 from skymap_scanner.recos.pandel import PandelMPE  # noqa: E402
 from skymap_scanner.simulation import simulate_event  # noqa: E402
 from skymap_scanner.startup import make_startup_data  # noqa: E402
+from skyscan_contract.messages import PixelTask, Seed  # noqa: E402
 
 N_VARIATIONS = int(position_variations().shape[0])
 NSIDES = ["8:0", "64:12", "512:24"]

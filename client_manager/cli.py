@@ -9,10 +9,11 @@ import signal
 import sys
 from pathlib import Path
 
+from skyscan_contract.settings import ManagerSettings
+
 from .backends.base import WorkerBackend
 from .backends.local import LocalBackend
 from .manager import manage
-from .settings import ManagerSettings
 
 BACKENDS = ("local", "k8s", "condor")
 
@@ -22,11 +23,13 @@ def build_backend(
 ) -> WorkerBackend:
     """The backend by short name (`--backend`, from CLIENT_MANAGER_BACKEND in a scan Job)."""
     if name == "k8s":
-        from .backends.k8s import K8sBackend, K8sBackendSettings, load_k8s_apis
+        from skyscan_contract.settings import K8sWorkerSettings
+
+        from .backends.k8s import K8sBackend, load_k8s_apis
 
         batch, core = load_k8s_apis()
         return K8sBackend(
-            K8sBackendSettings(),
+            K8sWorkerSettings(),
             scan_id,
             startup_json,
             batch_api=batch,
@@ -37,10 +40,12 @@ def build_backend(
     if name == "condor":
         import htcondor2
 
-        from .backends.condor import CondorBackend, CondorBackendSettings
+        from skyscan_contract.settings import CondorWorkerSettings
+
+        from .backends.condor import CondorBackend
 
         return CondorBackend(
-            CondorBackendSettings(),
+            CondorWorkerSettings(),
             scan_id,
             startup_json,
             schedd=htcondor2.Schedd(),
@@ -83,8 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-workers", type=int, required=True)
     parser.add_argument("--client-startup-json", type=Path, required=True)
     parser.add_argument("--poll-interval", type=float, default=5.0)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the worker objects this backend would create (from the same settings) and exit",
+    )
     args = parser.parse_args(argv)
     settings = ManagerSettings()
+    if args.dry_run:
+        from .dry_run import render
+
+        print(
+            render(args.backend, args.scan_id, args.n_workers, args.client_startup_json, settings)
+        )
+        return 0
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

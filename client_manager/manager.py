@@ -12,8 +12,11 @@ from typing import Any
 
 import httpx
 
+from skyscan_contract.documents import WorkerRequest
+from skyscan_contract.messages import WorkforcePutBody
+from skyscan_contract.settings import ManagerSettings
+
 from .backends.base import WorkerBackend, Workforce
-from .settings import ManagerSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -37,29 +40,32 @@ class SkyDriverLink:
             LOG.warning("could not read the scan status: %s", e)
             return None
 
-    async def worker_requests(self) -> list[dict[str, Any]]:
+    async def worker_requests(self) -> list[WorkerRequest]:
         """Requests for more workers made through SkyDriver (`actions/add-workers`)."""
         try:
             resp = await self.client.get(f"/scan/{self.scan_id}/workforce")
             resp.raise_for_status()
-            requests: list[dict[str, Any]] = resp.json().get("worker_requests") or []
-            return requests
-        except httpx.HTTPError as e:
+            return [
+                WorkerRequest.model_validate(r) for r in resp.json().get("worker_requests") or []
+            ]
+        except (httpx.HTTPError, ValueError) as e:
             LOG.warning("could not read worker requests: %s", e)
             return []
 
     async def report(self, backend: str, workforce: Workforce, *, stopped: bool = False) -> None:
-        body = {
-            "backend": backend,
-            "statuses": {str(k): v for k, v in workforce.statuses.items()},
-            "n_running": workforce.n_running,
-            "n_failed": workforce.n_failed,
-            "n_requested": workforce.n_requested,
-            "top_errors": dict(workforce.top_errors.most_common(10)),
-            "stopped": stopped,
-        }
+        body = WorkforcePutBody(
+            backend=backend,
+            statuses={str(k): v for k, v in workforce.statuses.items()},
+            n_running=workforce.n_running,
+            n_failed=workforce.n_failed,
+            n_requested=workforce.n_requested,
+            top_errors=dict(workforce.top_errors.most_common(10)),
+            stopped=stopped,
+        )
         try:
-            resp = await self.client.put(f"/scan/{self.scan_id}/workforce", json=body)
+            resp = await self.client.put(
+                f"/scan/{self.scan_id}/workforce", json=body.model_dump(mode="json")
+            )
             resp.raise_for_status()
         except httpx.HTTPError as e:
             LOG.warning("could not report the workforce: %s", e)
@@ -95,12 +101,10 @@ async def manage(
         while not stop_event.is_set():
             if link is not None:
                 for request in await link.worker_requests():
-                    if request["id"] not in honoured:
-                        honoured.add(request["id"])
-                        LOG.info(
-                            "adding %d workers (request %s)", request["n_workers"], request["id"]
-                        )
-                        await backend.add_workers(int(request["n_workers"]))
+                    if request.id not in honoured:
+                        honoured.add(request.id)
+                        LOG.info("adding %d workers (request %s)", request.n_workers, request.id)
+                        await backend.add_workers(request.n_workers)
             workforce = await backend.poll()
             if link is not None:
                 await link.report(backend.name, workforce)

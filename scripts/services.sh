@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Start / stop / check the two services the project needs on this machine:
 #   FerretDB (MongoDB wire protocol, SQLite backend) on 127.0.0.1:$FERRETDB_PORT
-#   RabbitMQ on 127.0.0.1:$RABBITMQ_PORT
+#   RabbitMQ on 127.0.0.1:$RABBITMQ_PORT, its management API on 127.0.0.1:$RABBITMQ_MANAGEMENT_PORT (SkyDriver
+#   makes each scan its own vhost and user through it); its Erlang distribution port and epmd on 127.0.0.1
+# Nothing listens on any other address.
 # Idempotent: `up` leaves running services alone; `down` on stopped services is a no-op.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FERRETDB_PORT="${FERRETDB_PORT:-27017}"
 RABBITMQ_PORT="${RABBITMQ_PORT:-5672}"
+RABBITMQ_MANAGEMENT_PORT="${RABBITMQ_MANAGEMENT_PORT:-15672}"
 STATE="${SERVICES_STATE_DIR:-.state}"
 FERRETDB_PID="$STATE/ferretdb.pid"
 UP_TIMEOUT_S="${SERVICES_UP_TIMEOUT_S:-60}"
@@ -52,13 +55,28 @@ up_rabbitmq() {
         rabbit_running && { log "RabbitMQ already running"; return; }
         die "port $RABBITMQ_PORT is already taken by a program that is not RabbitMQ; stop it or set RABBITMQ_PORT"
     fi
-    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RABBITMQ_PORT" rabbitmq-server -detached >/dev/null 2>&1 \
+    local conf="$PWD/$STATE/rabbitmq"
+    mkdir -p "$conf"
+    cat >"$conf/rabbitmq.conf" <<CONF
+listeners.tcp.1 = 127.0.0.1:$RABBITMQ_PORT
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RABBITMQ_MANAGEMENT_PORT
+CONF
+    echo "[rabbitmq_management]." >"$conf/enabled_plugins"
+    ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_CONFIG_FILE="$conf/rabbitmq.conf" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$conf/enabled_plugins" \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RABBITMQ_PORT" \
+        rabbitmq-server -detached >/dev/null 2>&1 \
         || die "rabbitmq-server -detached failed (see /var/log/rabbitmq/)"
     if ! wait_for RabbitMQ port_open "$RABBITMQ_PORT"; then
         die "RabbitMQ did not come up on 127.0.0.1:$RABBITMQ_PORT within ${UP_TIMEOUT_S}s (see /var/log/rabbitmq/)"
     fi
     wait_for RabbitMQ rabbit_running || die "RabbitMQ port is open but rabbitmqctl cannot reach the node"
-    log "RabbitMQ up on 127.0.0.1:$RABBITMQ_PORT"
+    wait_for "RabbitMQ management" port_open "$RABBITMQ_MANAGEMENT_PORT" \
+        || die "RabbitMQ's management API did not come up on 127.0.0.1:$RABBITMQ_MANAGEMENT_PORT"
+    log "RabbitMQ up on 127.0.0.1:$RABBITMQ_PORT (management API on :$RABBITMQ_MANAGEMENT_PORT)"
 }
 
 down_ferretdb() {

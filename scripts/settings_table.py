@@ -9,14 +9,18 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
-from client_manager.backends.condor import CondorBackendSettings
-from client_manager.backends.k8s import K8sBackendSettings
-from client_manager.settings import ManagerSettings
 from skydriver.auth import AuthSettings
-from skydriver.client._cli import ClientSettings
 from skydriver.launch.k8s_settings import K8sLauncherSettings
 from skydriver.settings import Settings
-from skymap_scanner.settings import DummySettings, ServerSettings, WorkerSettings
+from skydriver_client._cli import ClientSettings
+from skyscan_contract.settings import (
+    CondorWorkerSettings,
+    DummySettings,
+    K8sWorkerSettings,
+    ManagerSettings,
+    ServerSettings,
+    WorkerSettings,
+)
 
 PROGRAMS: list[tuple[str, type[BaseSettings]]] = [
     ("SkyDriver (`skydriver serve`)", Settings),
@@ -26,8 +30,8 @@ PROGRAMS: list[tuple[str, type[BaseSettings]]] = [
     ("Worker (`skymap-scanner worker`)", WorkerSettings),
     ("`dummy` / `crash_dummy` (set on the server; handed to workers)", DummySettings),
     ("Client manager (`client-manager`)", ManagerSettings),
-    ("Client manager, `k8s` worker backend", K8sBackendSettings),
-    ("Client manager, `condor` worker backend", CondorBackendSettings),
+    ("Client manager, `k8s` worker backend", K8sWorkerSettings),
+    ("Client manager, `condor` worker backend", CondorWorkerSettings),
     ("Client library and CLI (`skydriver scan ...`)", ClientSettings),
 ]
 
@@ -36,7 +40,7 @@ def env_names(model: type[BaseSettings], name: str) -> list[str]:
     field = model.model_fields[name]
     alias = field.validation_alias
     if alias is not None and hasattr(alias, "choices"):
-        return [str(c) for c in alias.choices]
+        return [str(c) for c in alias.choices if str(c).isupper()]
     prefix = model.model_config.get("env_prefix", "")
     return [f"{prefix}{name}".upper()]
 
@@ -51,8 +55,15 @@ def table() -> str:
                 shown = "(required)"
             elif hasattr(default, "get_secret_value"):
                 shown = '"" (secret)'
-            elif isinstance(default, Path):
-                shown = str(default)
+            elif isinstance(
+                default, Path
+            ):  # the reader's home, not the machine that made the table
+                home = Path.home()
+                shown = (
+                    f"~/{default.relative_to(home)}"
+                    if default.is_relative_to(home)
+                    else str(default)
+                )
             else:
                 shown = json.dumps(default, default=str)
             names = " / ".join(f"`{n}`" for n in env_names(model, name))

@@ -12,12 +12,12 @@ VENV="${SKYDRIVER_VENV:-.venv}"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# --- RabbitMQ (Debian package) ---------------------------------------------------------------
-if ! command -v rabbitmq-server >/dev/null 2>&1; then
-    log "installing rabbitmq-server from Debian"
+# --- RabbitMQ, and curl for the README's examples (Debian packages) ----------------------------
+if ! command -v rabbitmq-server >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
+    log "installing rabbitmq-server and curl from Debian"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq rabbitmq-server >/dev/null
+    apt-get install -y -qq rabbitmq-server curl >/dev/null
 fi
 
 # --- FerretDB (Go module, pinned) ------------------------------------------------------------
@@ -39,6 +39,24 @@ if [ ! -x "$FERRETDB_BIN" ]; then
 fi
 mkdir -p .state/bin
 ln -sf "$FERRETDB_BIN" .state/bin/ferretdb
+
+# --- GCN notice schema (npm package, pinned; the products tests validate notices against it) ----
+GCN_SCHEMA_VERSION="7.2.3"
+GCN_SCHEMA_PREFIX=".state/npm"
+if [ ! -f "$GCN_SCHEMA_PREFIX/.installed-gcn-schema-$GCN_SCHEMA_VERSION" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        log "installing npm from Debian (for the GCN schema package)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq npm >/dev/null
+    fi
+    log "installing @nasa-gcn/schema@$GCN_SCHEMA_VERSION into $GCN_SCHEMA_PREFIX (npm cache reused)"
+    mkdir -p "$GCN_SCHEMA_PREFIX"
+    npm install --prefix "$GCN_SCHEMA_PREFIX" --prefer-offline --no-audit --no-fund --ignore-scripts \
+        --save-exact "@nasa-gcn/schema@$GCN_SCHEMA_VERSION" >/dev/null
+    rm -f "$GCN_SCHEMA_PREFIX"/.installed-gcn-schema-*
+    touch "$GCN_SCHEMA_PREFIX/.installed-gcn-schema-$GCN_SCHEMA_VERSION"
+fi
 
 # --- Python ----------------------------------------------------------------------------------
 PY="${PYTHON:-python3.11}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidRequest
+from skyscan_contract.errors import InvalidRequest
 
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 

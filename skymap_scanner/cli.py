@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from skyscan_contract.nsides import DEFAULT_NSIDES, InvalidNsides, NSideProgression
+from skyscan_contract.settings import ServerSettings, WorkerSettings
+
 from .events import InvalidEvent
-from .nsides import DEFAULT_NSIDES, InvalidNsides, NSideProgression
 from .recos import RECOS, StartupData, UnknownReco
-from .settings import ServerSettings, WorkerSettings
 from .startup import check_event_for_reco, make_startup_data, write_startup_data
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _threshold(value: str) -> float:
 def _add_scan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reco-algo", required=True, choices=sorted(RECOS))
     p.add_argument(
-        "--nsides", nargs="+", default=DEFAULT_NSIDES.split(), help=f"default: {DEFAULT_NSIDES}"
+        "--nsides", nargs="+", default=DEFAULT_NSIDES.argv(), help=f"default: {DEFAULT_NSIDES}"
     )
     p.add_argument("--predictive-scanning-threshold", type=_threshold, default=1.0)
     kind = p.add_mutually_exclusive_group()
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output-dir", type=Path, help="also write results/manifest here")
     p.add_argument("-c", "--cache-dir", type=Path, help="accepted for compatibility; unused")
     p.add_argument("--client-startup-json", type=Path, required=True)
+    p.add_argument(
+        "--exit-code-file",
+        type=Path,
+        help="write the exit code here on any exit but SIGKILL (a missing file means killed)",
+    )
 
     p = sub.add_parser("worker", help="reconstruct pixels of one scan until idle")
     p.add_argument("--client-startup-json", type=Path, required=True)
@@ -90,12 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--noise-rate-hz", type=float, default=500.0)
 
-    p = sub.add_parser("summarize", help="best fit, contour areas and plots of a result")
-    p.add_argument("result", type=Path)
+    p = sub.add_parser("summarize", help="best fit, areas, plots and alert products of results")
+    p.add_argument("result", type=Path, nargs="+")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write PNG plots here")
     p.add_argument(
         "--truth", type=Path, metavar="EVENT", help="a simulated event: report the error"
     )
+    p.add_argument(
+        "--products", type=Path, metavar="DIR", help="write the alert products (FITS, ...) here"
+    )
+    p.add_argument("--convention", choices=("calibrated", "wilks"), default="calibrated")
+    p.add_argument("--smoothing-deg", type=float, default=None, help="Gaussian sigma [deg]")
     return parser
 
 
@@ -119,17 +130,20 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _summarize(args: argparse.Namespace) -> int:
     from .products.calibration import CALIBRATED_DELTA_LLH_90
-    from .products.summarize_cli import run_summarize
+    from .products.summarize_cli import summarize_files
 
     truth = None
     if args.truth is not None:
         truth = truth_radec(json.loads(args.truth.read_text()))
-    print(
-        run_summarize(
-            args.result, args.plot, truth, calibrated_delta_llh_90=CALIBRATED_DELTA_LLH_90
-        )
+    return summarize_files(
+        args.result,
+        plot_dir=args.plot,
+        products_dir=args.products,
+        truth=truth,
+        calibrated_delta_llh_90=CALIBRATED_DELTA_LLH_90,
+        convention=args.convention,
+        smoothing_deg=args.smoothing_deg,
     )
-    return 0
 
 
 def truth_radec(event: dict[str, Any]) -> tuple[float, float]:
@@ -186,17 +200,10 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
     workers = _start_local_workers(args.workers, startup_path)
     LOG.info("started %d local workers", len(workers))
 
-    from .server.main import ScanRequest, cleanup_queues, run_server
+    from .server.main import cleanup_queues, run_server
     from .server.result import result_filename
 
-    request = ScanRequest(
-        reco_algo=args.reco_algo,
-        progression=args.nsides,
-        real_event=not args.simulated_event,
-        predictive_scanning_threshold=args.predictive_scanning_threshold,
-        event_file=args.event_file,
-        output_dir=out,
-    )
+    request = _scan_request(args, event_file=args.event_file, output_dir=out)
     server = asyncio.create_task(run_server(settings, request))
     try:
         while not server.done():
@@ -220,14 +227,31 @@ async def _scan_locally(args: argparse.Namespace, settings: ServerSettings) -> i
     return 0
 
 
+def _scan_request(args: argparse.Namespace, **paths: Path | None) -> ScanRequest:
+    """The server's request from the scan options (`_add_scan_args`) and the given paths."""
+    from .server.main import ScanRequest
+
+    return ScanRequest(
+        reco_algo=args.reco_algo,
+        progression=args.nsides,
+        real_event=not args.simulated_event,
+        predictive_scanning_threshold=args.predictive_scanning_threshold,
+        **paths,
+    )
+
+
 class StoppedBySignal(Exception):
     """SIGTERM/SIGINT: the launcher stops the scan (deleted), or the cluster evicts the pod."""
 
 
 async def _serve(settings: ServerSettings, request: ScanRequest) -> None:
-    """Run the server; on SIGTERM/SIGINT stop it cleanly, so that the scan's queues (and the pixels still
-    waiting in them) are deleted rather than left on the broker. A resumed server re-sends what is missing."""
+    """Run the server. The scan's queues are deleted only when the scan is over: after its final result,
+    when it was deleted in SkyDriver, or on SIGTERM/SIGINT (the launcher stops a deleted scan; the pixels
+    still waiting in the queues go with them). A crash (any other exception: a lost SkyDriver, workers
+    that stopped sending, a bug) keeps them: the restarted server resumes from the partial result, the
+    workers are still consuming, and the unacknowledged results come back to it."""
     from .server.main import cleanup_queues, run_server
+    from .server.scan import ScanAborted
 
     task = asyncio.current_task()
     assert task is not None
@@ -240,22 +264,42 @@ async def _serve(settings: ServerSettings, request: ScanRequest) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    over = False
     try:
         await run_server(settings, request)
+        over = True
+    except ScanAborted:
+        over = True
+        raise
     except asyncio.CancelledError:
         if not signalled:
             raise
         task.uncancel()
+        over = True
         raise StoppedBySignal(f"stopped by {signal.Signals(signalled[0]).name}") from None
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        await cleanup_queues(settings, settings.skydriver_scan_id)
+        if over:
+            await cleanup_queues(settings, settings.skydriver_scan_id)
+        else:
+            LOG.error("the server failed; the scan's queues are kept for its restart")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    exit_code_file: Path | None = getattr(args, "exit_code_file", None)
+    code = 1  # an exception that escapes
+    try:
+        code = _run(parser, args)
+        return code
+    finally:
+        if exit_code_file is not None:  # every exit but SIGKILL: a supervisor can tell a crash
+            exit_code_file.write_text(f"{code}\n")
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if hasattr(args, "nsides"):
         try:
             args.nsides = NSideProgression.parse(args.nsides)
@@ -280,13 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_scan_locally(args, settings))
         if not settings.skydriver_scan_id:
             settings = settings.model_copy(update={"skydriver_scan_id": f"local{time.time_ns():x}"})
-        from .server.main import ScanRequest
-
-        request = ScanRequest(
-            reco_algo=args.reco_algo,
-            progression=args.nsides,
-            real_event=not args.simulated_event,
-            predictive_scanning_threshold=args.predictive_scanning_threshold,
+        request = _scan_request(
+            args,
             event_file=args.event_file,
             output_dir=args.output_dir,
             client_startup_json=args.client_startup_json,

@@ -11,25 +11,30 @@ A broker that goes away (restart, failover) costs nothing: connections are aio-p
 reconnect and restore their channels (consumers re-subscribe themselves, see `_AmqpConsumer`); a publish
 retries until the broker confirms it
 (up to `broker_outage_timeout_s`); an ack that cannot reach the broker is dropped, since the broker
-redelivers every unacknowledged message (the server ignores the duplicate result that may follow)."""
+redelivers every unacknowledged message (the server ignores the duplicate result that may follow).
+
+A consumer never raises on what it receives: a body that cannot be decoded (`wire.decode`) is delivered
+as a `Received` with `error` set, so that its reader can dead-letter it (`deadletters.dead_letter`) and ack it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import urllib.parse
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aio_pika
 import aiormq.exceptions
 import mqclient
-from mqclient.broker_client_interface import Message as MQMessage
+from pamqp import commands as amqp_commands
 from pydantic import BaseModel
 
-from .settings import BrokerSettings
+from skyscan_contract.settings import BrokerSettings
+
+from .wire import Undecodable, decode, encode
 
 LOG = logging.getLogger(__name__)
 
@@ -49,26 +54,32 @@ class BrokerUnavailable(Exception):
     """The broker stayed away longer than `broker_outage_timeout_s`."""
 
 
-def to_clients_queue(scan_id: str) -> str:
-    return f"to-clients-{scan_id}"
-
-
-def from_clients_queue(scan_id: str) -> str:
-    return f"from-clients-{scan_id}"
+class QueueGone(Exception):
+    """A consumed queue no longer exists (deleted: for a worker, the scan ended)."""
 
 
 @dataclass
 class Received:
-    """A delivered message: its decoded `data` and the broker handle used to ack it."""
+    """A delivered message: its decoded `data` (None if `error` says why it could not be decoded), the
+    queue it came from, its raw body and AMQP headers (for dead-lettering), and the broker handle used to
+    ack it."""
 
     data: Any
     handle: Any
+    queue: str = ""
+    body: bytes = b""
+    error: str | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
 
 
 class Publisher(Protocol):
     async def send(self, message: BaseModel) -> None: ...
 
     async def send_many(self, messages: list[BaseModel]) -> None: ...
+
+    async def send_raw(self, body: bytes, headers: dict[str, Any]) -> None:
+        """Publish a body as it is, with AMQP headers (dead letters: a copy of what came in)."""
+        ...
 
 
 class Consumer(Protocol):
@@ -93,8 +104,12 @@ class Consumer(Protocol):
     async def nack(self, msg: Received) -> None: ...
 
 
-def _encode(message: BaseModel) -> bytes:
-    return bytes(MQMessage.serialize(message.model_dump(mode="json")))
+def _received(body: bytes, handle: Any, queue: str, max_bytes: int, headers: Any) -> Received:
+    try:
+        data, error = decode(body, max_bytes), None
+    except Undecodable as e:
+        data, error = None, str(e)
+    return Received(data, handle, queue, body, error, dict(headers or {}))
 
 
 def _amqp_url(broker: BrokerSettings) -> str:
@@ -129,13 +144,15 @@ class _AmqpPublisher:
         self.name = name
         self.outage_s = outage_s
 
-    async def _publish(self, body: bytes) -> None:
+    async def _publish(self, body: bytes, headers: dict[str, Any] | None = None) -> None:
         """Publish and wait for the broker's confirm, retrying while the broker is away."""
         give_up_at: float | None = None
         while True:
             try:
                 await self.channel.default_exchange.publish(
-                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    aio_pika.Message(
+                        body, headers=headers, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+                    ),
                     routing_key=self.name,
                 )
                 if give_up_at is not None:
@@ -153,76 +170,130 @@ class _AmqpPublisher:
                 await asyncio.sleep(RECONNECT_INTERVAL_S)
 
     async def send(self, message: BaseModel) -> None:
-        await self._publish(_encode(message))
+        await self._publish(encode(message))
 
     async def send_many(self, messages: list[BaseModel]) -> None:
         """Publish with up to PUBLISH_WINDOW confirms outstanding; returns when all are confirmed."""
         for start in range(0, len(messages), PUBLISH_WINDOW):
             chunk = messages[start : start + PUBLISH_WINDOW]
-            await asyncio.gather(*(self._publish(_encode(m)) for m in chunk))
+            await asyncio.gather(*(self._publish(encode(m)) for m in chunk))
+
+    async def send_raw(self, body: bytes, headers: dict[str, Any]) -> None:
+        await self._publish(body, headers)
 
 
 class _AmqpConsumer:
-    """Consumes one queue. Its subscription is not one of aio-pika's "robust" ones: those re-declare the
-    queue and re-subscribe whenever the broker cancels the consumer — also when the server deleted the
-    queue because the scan ended, which brought the queue back, empty, and hid the end from the workers.
-    Instead, after a reconnect (broker restart) the consumer re-subscribes only if the queue still exists."""
+    """Consumes one or more queues on one channel, into one inbox, in delivery order.
+
+    Its subscriptions are not aio-pika's "robust" ones: those re-declare a queue and re-subscribe whenever
+    the broker cancels the consumer — also when the queue was deleted because the scan ended, which
+    brought the queue back, empty, and hid the end from the workers. Instead, whenever a subscription
+    ends without being asked to (the broker's basic.cancel: queue deleted, quorum leader moved, ...; or
+    a reconnect after a broker restart) the consumer re-subscribes if the queue still exists, and
+    otherwise `messages()` raises `QueueGone` (a worker exits: its scan ended; the server exits to be
+    restarted, and the restarted server declares its queues again)."""
 
     def __init__(
         self,
         connection: aio_pika.abc.AbstractRobustConnection,
         channel: aio_pika.abc.AbstractRobustChannel,
-        name: str,
+        names: list[str],
         timeout_s: float,
+        max_bytes: int,
     ) -> None:
         self.connection = connection
         self.channel = channel
-        self.name = name
+        self.names = names
         self.timeout_s = timeout_s
-        self._inbox: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
-        self._queue: aio_pika.abc.AbstractRobustQueue | None = None
-        self._tag: str | None = None
+        self.max_bytes = max_bytes
+        #: (queue, message); None once a queue is gone
+        self._inbox: asyncio.Queue[tuple[str, aio_pika.abc.AbstractIncomingMessage] | None] = (
+            asyncio.Queue()
+        )
+        self._queues: dict[str, aio_pika.abc.AbstractRobustQueue] = {}
+        self._tags: dict[str, str] = {}
+        self._gone: str | None = None
+        self._watched: set[int] = set()  # underlying channels whose cancels we hear
         self._resubscribing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        # declared, not only looked up: a worker may start before the server has declared the queue
-        self._queue = await _declare(self.channel, self.name, robust=False)
-        self._tag = await self._queue.consume(self._inbox.put, robust=False)
+        for name in self.names:
+            # declared, not only looked up: a worker may start before the server has declared the queue
+            queue = await _declare(self.channel, name, robust=False)
+            await self._subscribe(name, queue)
         self.connection.reconnect_callbacks.add(self._on_reconnect)
 
-    def _on_reconnect(self, _connection: object) -> None:
-        task = asyncio.create_task(self._resubscribe())
+    async def _subscribe(self, name: str, queue: aio_pika.abc.AbstractRobustQueue) -> None:
+        await self._watch_cancels()
+
+        async def deliver(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            await self._inbox.put((name, message))
+
+        self._queues[name] = queue
+        self._tags[name] = await queue.consume(deliver, robust=False)
+
+    async def _watch_cancels(self) -> None:
+        """Hear the broker's basic.cancel on the channel in use (a new one after each reconnect)."""
+        underlay = await self.channel.get_underlay_channel()
+        if id(underlay) not in self._watched:
+            self._watched.add(id(underlay))
+            underlay.on_consumer_cancel_callbacks.add(self._on_cancel)
+
+    def _spawn(self, name: str, why: str) -> None:
+        task = asyncio.create_task(self._resubscribe(name, why))
         self._resubscribing.add(task)
         task.add_done_callback(self._resubscribing.discard)
 
-    async def _resubscribe(self) -> None:
+    async def _on_cancel(self, frame: amqp_commands.Basic.Cancel) -> None:
+        for name, tag in list(self._tags.items()):
+            if tag == frame.consumer_tag:
+                del self._tags[name]
+                LOG.warning("the broker cancelled the subscription to %s", name)
+                self._spawn(name, "the broker cancelled it")
+
+    def _on_reconnect(self, _connection: object) -> None:
+        self._tags.clear()  # the old channel's subscriptions died with it
+        for name in self.names:
+            self._spawn(name, "a reconnect")
+
+    async def _resubscribe(self, name: str, why: str) -> None:
         try:
-            self._queue = await self.channel.declare_queue(self.name, passive=True, robust=False)
-            self._tag = await self._queue.consume(self._inbox.put, robust=False)
-            LOG.info("subscribed to %s again after a reconnect", self.name)
+            if not await self._exists(name):
+                LOG.info("%s is gone (%s): not subscribing again", name, why)
+                self._gone = name
+                self._inbox.put_nowait(None)
+                return
+            queue = await self.channel.declare_queue(name, passive=True, robust=False)
+            await self._subscribe(name, queue)
+            LOG.info("subscribed to %s again after %s", name, why)
         except aio_pika.exceptions.ChannelNotFoundEntity:
-            LOG.info("%s is gone after a reconnect: not subscribing again", self.name)
+            self._gone = name  # deleted between the check and the subscription
+            self._inbox.put_nowait(None)
         except BROKER_AWAY as e:  # the next reconnect tries again
-            LOG.warning("could not subscribe to %s again: %r", self.name, e)
+            LOG.warning("could not subscribe to %s again: %r", name, e)
 
     async def cancel(self) -> None:
         self.connection.reconnect_callbacks.discard(self._on_reconnect)
         for task in list(self._resubscribing):
             task.cancel()
-        if self._tag is not None and self._queue is not None:
+        for name, tag in list(self._tags.items()):
             try:
-                await self._queue.cancel(self._tag)
+                await self._queues[name].cancel(tag)
             except BROKER_AWAY:
                 pass  # the queue or the connection is gone: so is the subscription
-            self._tag = None
+        self._tags.clear()
 
     async def messages(self) -> AsyncGenerator[Received, None]:
         while True:
             try:
-                raw = await asyncio.wait_for(self._inbox.get(), self.timeout_s)
+                item = await asyncio.wait_for(self._inbox.get(), self.timeout_s)
             except TimeoutError:
                 return
-            yield Received(MQMessage(raw.delivery_tag or 0, raw.body).data, raw)
+            if item is None:
+                self._inbox.put_nowait(None)  # stays gone for the next call too
+                raise QueueGone(f"queue {self._gone} no longer exists")
+            name, raw = item
+            yield _received(raw.body, raw, name, self.max_bytes, raw.headers)
 
     async def ack(self, msg: Received) -> None:
         await self._settle(msg.handle.ack())
@@ -243,12 +314,16 @@ class _AmqpConsumer:
         return not self._inbox.empty()
 
     async def queue_exists(self) -> bool:
+        return all([await self._exists(name) for name in self.names])
+
+    async def _exists(self, name: str) -> bool:
+        """Whether the queue exists, asked on a channel of its own (a 404 closes the channel)."""
         try:
             channel = await self.connection.channel()
         except BROKER_AWAY:
             return True  # cannot tell while the broker is away
         try:
-            await channel.declare_queue(self.name, passive=True, robust=False)
+            await channel.declare_queue(name, passive=True, robust=False)
             return True
         except aio_pika.exceptions.ChannelNotFoundEntity:
             return False  # 404 NOT_FOUND (it also closes the channel)
@@ -285,14 +360,20 @@ class _MQPublisher:
         for m in messages:
             await self.send(m)
 
+    async def send_raw(self, body: bytes, headers: dict[str, Any]) -> None:
+        # mqclient publishes JSON data only: a dead letter is logged, not copied
+        LOG.error("dead letter not kept (only RabbitMQ keeps dead letters): %s", headers)
+
 
 class _MQConsumer:
-    def __init__(self, resource: Any) -> None:
+    def __init__(self, resource: Any, name: str, max_bytes: int) -> None:
         self._resource = resource
+        self.name = name
+        self.max_bytes = max_bytes
 
     async def messages(self) -> AsyncGenerator[Received, None]:
         async for msg in self._resource.iter_messages():
-            yield Received(msg.data, msg)
+            yield _received(bytes(msg.payload), msg, self.name, self.max_bytes, {})
 
     async def ack(self, msg: Received) -> None:
         await self._resource.ack(msg.handle)
@@ -331,22 +412,31 @@ async def open_publisher(broker: BrokerSettings, name: str) -> AsyncIterator[Pub
 
 @asynccontextmanager
 async def open_consumer(
-    broker: BrokerSettings, name: str, *, prefetch: int = 1, timeout_s: float = 1.0
+    broker: BrokerSettings,
+    name: str,
+    *,
+    also: Sequence[str] = (),
+    prefetch: int = 1,
+    timeout_s: float = 1.0,
 ) -> AsyncIterator[Consumer]:
+    """Consume `name` (and the queues `also`, into the same stream: RabbitMQ only)."""
+    max_bytes = broker.broker_max_message_bytes
     if broker.broker_type == "rabbitmq":
         connection = await _connect(broker)
         async with connection:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=prefetch)
-            consumer = _AmqpConsumer(connection, channel, name, timeout_s)
+            consumer = _AmqpConsumer(connection, channel, [name, *also], timeout_s, max_bytes)
             await consumer.start()
             try:
                 yield consumer
             finally:
                 await consumer.cancel()
     else:
+        if also:
+            LOG.warning("%s: only RabbitMQ consumes several queues; not consuming %s", name, also)
         async with _mq_queue(broker, name, prefetch, timeout_s).open_sub_manual_acking() as sub:
-            yield _MQConsumer(sub)
+            yield _MQConsumer(sub, name, max_bytes)
 
 
 async def delete_queues(broker: BrokerSettings, names: list[str]) -> None:
@@ -362,6 +452,13 @@ async def delete_queues(broker: BrokerSettings, names: list[str]) -> None:
 
 async def queue_depth(broker: BrokerSettings, name: str) -> int | None:
     """Messages ready in a RabbitMQ queue; None if there is no such queue."""
+    info = await queue_info(broker, name)
+    return None if info is None else info[0]
+
+
+async def queue_info(broker: BrokerSettings, name: str) -> tuple[int, int] | None:
+    """(messages ready, consumers) of a RabbitMQ queue; None if there is no such queue. (A quorum
+    queue's unacknowledged messages are not counted here; a consumer's death makes them ready again.)"""
     connection = await aio_pika.connect(_amqp_url(broker))
     async with connection:
         channel = await connection.channel()
@@ -369,4 +466,5 @@ async def queue_depth(broker: BrokerSettings, name: str) -> int | None:
             queue = await channel.declare_queue(name, passive=True)
         except aio_pika.exceptions.ChannelNotFoundEntity:
             return None
-        return int(queue.declaration_result.message_count or 0)
+        declared = queue.declaration_result
+        return int(declared.message_count or 0), int(declared.consumer_count or 0)

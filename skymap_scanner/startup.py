@@ -9,20 +9,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .events import EventMetadata, I3LiveEvent, InvalidEvent, event_metadata, parse_event
-from .recos import StartupData, get_reco
+from skyscan_contract.recos import reco_info
+
+from .events import EventMetadata
+from .events import check_event_for_reco as _check_event
+from .recos import Reconstruction, StartupData, get_reco
 
 
 def check_event_for_reco(event: dict[str, Any], reco_algo: str) -> EventMetadata:
     """Validate the event for the algorithm (physics recos need a pulse event); return its metadata."""
-    reco_cls = get_reco(reco_algo)
-    if reco_cls.needs_pulses and isinstance(parse_event(event), I3LiveEvent):
-        raise InvalidEvent(
-            "event",
-            f"reco_algo {reco_algo!r} needs a pulse-event/1 event: an i3live event's pulses are "
-            "IceTray binaries that cannot be read here (use dummy/crash_dummy, or convert the event)",
-        )
-    return event_metadata(event)
+    return _check_event(event, reco_algo, needs_pulses=reco_info(reco_algo).needs_pulses)
 
 
 def realtime_format_version(event: dict[str, Any]) -> str:
@@ -30,8 +26,14 @@ def realtime_format_version(event: dict[str, Any]) -> str:
     return str(value.get("version", "")) if isinstance(value, dict) else ""
 
 
-def make_startup_data(scan_id: str, reco_algo: str, event: dict[str, Any]) -> StartupData:
-    reco_cls = get_reco(reco_algo)
+def make_startup_data(
+    scan_id: str,
+    reco_algo: str,
+    event: dict[str, Any],
+    reco_cls: type[Reconstruction] | None = None,
+) -> StartupData:
+    """The startup data of a scan (`reco_cls`: the algorithm's class, if the caller resolved it)."""
+    reco_cls = reco_cls or get_reco(reco_algo)
     return StartupData(
         scan_id=scan_id,
         reco_algo=reco_algo,

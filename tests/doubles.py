@@ -7,7 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from skydriver.launch.base import InstanceSpec, Launcher
+from skydriver.launch.base import InstanceCredentials, Launcher
+from skyscan_contract.instance import InstanceSpec
 
 
 class Scripted:
@@ -43,7 +44,7 @@ class HeldLauncher(Launcher):
     name = "held"
     started: list[InstanceSpec] = []
 
-    async def start(self, spec: InstanceSpec) -> None:
+    async def start(self, spec: InstanceSpec, credentials: InstanceCredentials) -> None:
         HeldLauncher.started.append(spec)
         self._stopped = False
 
@@ -65,5 +66,5 @@ class FailingLauncher(HeldLauncher):
 
     name = "failing"
 
-    async def start(self, spec: InstanceSpec) -> None:
+    async def start(self, spec: InstanceSpec, credentials: InstanceCredentials) -> None:
         raise RuntimeError("scripted start failure")

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import htcondor2
-from pydantic import AliasChoices, Field, SecretStr
 
-from skydriver.errors import LaunchError
+from skyscan_contract.errors import LaunchError
+from skyscan_contract.settings import CondorWorkerSettings
 
 from .base import WorkerBackend, WorkerStatus, Workforce
-from .condor_submit import TOKEN_FILE_NAME, WORKER_PYTHON, make_submit
-from .worker_settings import RemoteWorkerSettings
+from .condor_submit import TOKEN_FILE_NAME, make_submit
 
 LOG = logging.getLogger(__name__)
 
@@ -46,21 +45,37 @@ PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode"]
 MAX_ERROR_LEN = 200
 
 
-class CondorBackendSettings(RemoteWorkerSettings):
-    """`CLIENT_MANAGER_*` settings of the condor backend (worker sizes are set by the launcher).
-    The schedd itself is found through the usual HTCondor configuration (CONDOR_CONFIG)."""
+def submit_description(
+    cfg: CondorWorkerSettings,
+    scan_id: str,
+    startup_json: Path,
+    work_dir: Path,
+    replacements_per_worker: int,
+) -> Any:
+    """The workers' submit description (also what `client-manager --dry-run` prints); the broker token,
+    if any, is the file `TOKEN_FILE_NAME` in `work_dir` (written by the backend, never printed)."""
+    token_file = work_dir / TOKEN_FILE_NAME if cfg.broker_auth.get_secret_value() else None
+    return make_submit(
+        scan_id,
+        image=cfg.worker_image,
+        startup_json=startup_json,
+        token_file=token_file,
+        memory_bytes=cfg.worker_memory_bytes,
+        disk_bytes=cfg.worker_disk_bytes,
+        priority=cfg.worker_priority,
+        broker_type=cfg.broker_type,
+        broker_address=cfg.broker_address,
+        pixel_timeout_s=cfg.pixel_timeout_s,
+        log_dir=work_dir,
+        requirements=cfg.condor_requirements,
+        max_runtime_s=cfg.worker_max_runtime_s,
+        max_retries=replacements_per_worker,
+        python=cfg.condor_worker_python,
+    )
 
-    broker_auth: SecretStr = Field(
-        SecretStr(""),
-        validation_alias=AliasChoices("SKYSCAN_BROKER_AUTH", "broker_auth"),
-        description="broker token: written to a 0600 file transferred with the job",
-    )
-    condor_requirements: str = Field("", description="extra requirements expression of workers")
-    condor_spool: bool = Field(
-        False, description="spool input files to the schedd (a schedd on another machine)"
-    )
-    condor_schedd_timeout_s: float = Field(60.0, gt=0, description="timeout of one schedd call")
-    condor_worker_python: str = Field(WORKER_PYTHON, description="python inside the image")
+
+def default_work_dir(startup_json: Path, scan_id: str) -> Path:
+    return startup_json.parent / f"condor-{scan_id}"
 
 
 class Schedd(Protocol):
@@ -80,7 +95,7 @@ class CondorBackend(WorkerBackend):
 
     def __init__(
         self,
-        settings: CondorBackendSettings,
+        settings: CondorWorkerSettings,
         scan_id: str,
         startup_json: Path,
         *,
@@ -95,7 +110,7 @@ class CondorBackend(WorkerBackend):
         self.schedd = schedd
         self.replacements_per_worker = replacements_per_worker
         self.stop_timeout_s = stop_timeout_s
-        self.work_dir = work_dir or startup_json.parent / f"condor-{scan_id}"
+        self.work_dir = work_dir or default_work_dir(startup_json, scan_id)
         self.clusters: dict[int, int] = {}  # cluster id -> procs submitted
         self.removed: set[int] = set()
         self._last = Workforce()
@@ -131,28 +146,11 @@ class CondorBackend(WorkerBackend):
         os.chmod(self.token_file, 0o600)  # in case the file existed with other bits
         return self.token_file
 
-    def submit_description(self, token_file: Path | None) -> Any:
-        return make_submit(
-            self.scan_id,
-            image=self.cfg.worker_image,
-            startup_json=self.startup_json,
-            token_file=token_file,
-            memory_bytes=self.cfg.worker_memory_bytes,
-            disk_bytes=self.cfg.worker_disk_bytes,
-            priority=self.cfg.worker_priority,
-            broker_type=self.cfg.broker_type,
-            broker_address=self.cfg.broker_address,
-            pixel_timeout_s=self.cfg.pixel_timeout_s,
-            log_dir=self.work_dir,
-            requirements=self.cfg.condor_requirements,
-            max_runtime_s=self.cfg.worker_max_runtime_s,
-            max_retries=self.replacements_per_worker,
-            python=self.cfg.condor_worker_python,
-        )
-
     async def _submit(self, n: int) -> int:
-        token_file = await asyncio.to_thread(self._write_token)
-        description = self.submit_description(token_file)
+        await asyncio.to_thread(self._write_token)
+        description = submit_description(
+            self.cfg, self.scan_id, self.startup_json, self.work_dir, self.replacements_per_worker
+        )
         what = f"submit {n} workers of scan {self.scan_id}"
         try:
             result = await self._call(

@@ -28,10 +28,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from skyscan_contract.instance import worker_env
+from skyscan_contract.settings import IMAGE_PYTHON, WorkerSettings, env_name
+
 if TYPE_CHECKING:
     import htcondor2
 
-WORKER_PYTHON = "/opt/venv/bin/python"  # the client image's venv (Dockerfile.client)
 TOKEN_FILE_NAME = "broker_auth.token"
 SHIM_MODULE = "client_manager.backends.condor_submit"
 MIB = 2**20
@@ -95,7 +97,7 @@ def make_submit(
     requirements: str = "",
     max_runtime_s: int = 86400,
     max_retries: int = 3,
-    python: str = WORKER_PYTHON,
+    python: str = IMAGE_PYTHON,
 ) -> htcondor2.Submit:
     """The workers' submit description (see the module doc). `token_file` must be named
     `TOKEN_FILE_NAME` (the shim looks for that name in the sandbox); None = the broker needs none."""
@@ -116,9 +118,13 @@ def make_submit(
         ),
         "environment": condor_environment(
             {
-                "SKYSCAN_BROKER_TYPE": broker_type,
-                "SKYSCAN_BROKER_ADDRESS": broker_address,
-                "SKYSCAN_PIXEL_TIMEOUT_S": f"{pixel_timeout_s:g}",
+                name: str(value)  # no references: the token travels as a file
+                for name, value in worker_env(
+                    broker_type=broker_type,
+                    broker_address=broker_address,
+                    broker_auth=None,
+                    pixel_timeout_s=pixel_timeout_s,
+                ).items()
             }
         ),
         "should_transfer_files": "YES",
@@ -151,7 +157,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = dict(os.environ)
     if args.token_file is not None:
-        env["SKYSCAN_BROKER_AUTH"] = args.token_file.read_text().strip()
+        env[env_name(WorkerSettings, "broker_auth")] = args.token_file.read_text().strip()
         args.token_file.unlink(missing_ok=True)  # HTCondor transfers it again for a retry
     argv_worker = [
         sys.executable,

@@ -4,7 +4,7 @@
 `add_workers(n)` raises its parallelism and completions; `poll()` lists the worker pods and maps their
 phases to `WorkerStatus` (errors from container terminations); `stop()` deletes the Job (Foreground, so
 its pods go first, with `stop_grace_s` to finish) and the ConfigMap. API calls go through
-`skydriver.launch.k8s.call_api` (timeout, retries of transient failures; the one retry policy).
+`skyscan_contract.k8s_api.call_api` (timeout, retries of transient failures; the one retry policy).
 
 Tested against scripted fakes of `BatchV1Api`/`CoreV1Api` only: no cluster exists on the build machines."""
 
@@ -17,10 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import Field
-
-from skydriver.errors import LaunchError
-from skydriver.launch.k8s import (
+from skyscan_contract.errors import LaunchError
+from skyscan_contract.k8s_api import (
     BatchApi,
     RetryPolicy,
     api_body,
@@ -28,7 +26,9 @@ from skydriver.launch.k8s import (
     call_api,
     describe_error,
     is_quota_refusal,
+    load_api_client,
 )
+from skyscan_contract.settings import K8sWorkerSettings
 
 from .base import WorkerBackend, WorkerStatus, Workforce
 from .k8s_objects import (
@@ -41,47 +41,17 @@ from .k8s_objects import (
     worker_selector,
     workforce_counts,
 )
-from .worker_settings import RemoteWorkerSettings
 
 if TYPE_CHECKING:
-    from kubernetes.client import V1ConfigMap, V1Job, V1OwnerReference, V1PodList
+    from kubernetes.client import V1ConfigMap, V1Job, V1PodList
 
 LOG = logging.getLogger(__name__)
 
 
-class K8sBackendSettings(RemoteWorkerSettings):
-    """`CLIENT_MANAGER_*` settings of the k8s backend; the k8s launcher sets them in the scan Job.
-    The broker's type/address/timeout are the scanner's own `SKYSCAN_*` variables."""
-
-    worker_cpu: float = Field(1.0, gt=0, description="CPU cores per worker (request = limit)")
-    k8s_namespace: str = Field("skydriver", description="namespace of the worker Job")
-    k8s_secret_name: str = Field(
-        "skydriver-secrets", description="Secret with the broker token (by reference)"
+def retry_policy(cfg: K8sWorkerSettings) -> RetryPolicy:
+    return RetryPolicy(
+        cfg.k8s_api_timeout_s, cfg.k8s_api_retries, cfg.k8s_api_backoff_s, cfg.k8s_api_backoff_max_s
     )
-    k8s_broker_auth_secret_key: str = Field("broker-auth", description="its key")
-    k8s_image_pull_policy: str = Field("IfNotPresent", description="pull policy of workers")
-    k8s_owner_job_name: str = Field("", description="scan Job owning the worker objects")
-    k8s_owner_job_uid: str = Field("", description="its uid (both or neither)")
-    k8s_ttl_seconds_after_finished: int = Field(600, ge=0, description="GC of a finished Job")
-    k8s_api_timeout_s: float = Field(30.0, gt=0, description="timeout of one API call")
-    k8s_api_retries: int = Field(3, ge=0, description="retries of a transient API failure")
-    k8s_api_backoff_s: float = Field(1.0, ge=0, description="first retry delay")
-    k8s_api_backoff_max_s: float = Field(30.0, ge=0, description="cap of one retry delay")
-    k8s_quota_wait_s: float = Field(
-        900.0, ge=0, description="how long start() waits for a Job-quota slot before failing"
-    )
-    k8s_quota_retry_delay_s: float = Field(
-        30.0, gt=0, description="time between create attempts while the quota is used up"
-    )
-
-    @property
-    def policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            self.k8s_api_timeout_s,
-            self.k8s_api_retries,
-            self.k8s_api_backoff_s,
-            self.k8s_api_backoff_max_s,
-        )
 
 
 class WorkerBatchApi(BatchApi, Protocol):
@@ -115,14 +85,45 @@ class CoreApi(Protocol):
 def load_k8s_apis() -> tuple[Any, Any]:
     """(BatchV1Api, CoreV1Api) sharing one ApiClient, from the pod's service account (else
     ~/.kube/config). Call once in the client manager's main() and pass both in."""
-    from kubernetes import client, config
+    from kubernetes import client
 
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    api_client = client.ApiClient()
+    api_client = load_api_client()
     return client.BatchV1Api(api_client), client.CoreV1Api(api_client)
+
+
+def worker_objects(
+    cfg: K8sWorkerSettings,
+    scan_id: str,
+    startup_text: str,
+    n_workers: int,
+    replacements_per_worker: int,
+) -> tuple[V1ConfigMap, V1Job]:
+    """The ConfigMap (the startup data) and the worker Job the backend creates for `n_workers` (also
+    what `client-manager --dry-run` prints)."""
+    owner = None
+    if cfg.k8s_owner_job_name and cfg.k8s_owner_job_uid:
+        owner = owner_reference(cfg.k8s_owner_job_name, cfg.k8s_owner_job_uid)
+    configmap = make_startup_configmap(scan_id, cfg.k8s_namespace, startup_text, owner)
+    job = make_worker_job(
+        scan_id,
+        namespace=cfg.k8s_namespace,
+        image=cfg.worker_image,
+        n_workers=n_workers,
+        memory_bytes=cfg.worker_memory_bytes,
+        disk_bytes=cfg.worker_disk_bytes,
+        cpu=cfg.worker_cpu,
+        broker_type=cfg.broker_type,
+        broker_address=cfg.broker_address,
+        secret_name=cfg.k8s_secret_name,
+        broker_auth_secret_key=cfg.k8s_broker_auth_secret_key,
+        pixel_timeout_s=cfg.pixel_timeout_s,
+        replacements_per_worker=replacements_per_worker,
+        ttl_seconds_after_finished=cfg.k8s_ttl_seconds_after_finished,
+        active_deadline_seconds=cfg.worker_max_runtime_s,
+        image_pull_policy=cfg.k8s_image_pull_policy,
+        owner=owner,
+    )
+    return configmap, job
 
 
 class K8sBackend(WorkerBackend):
@@ -130,7 +131,7 @@ class K8sBackend(WorkerBackend):
 
     def __init__(
         self,
-        settings: K8sBackendSettings,
+        settings: K8sWorkerSettings,
         scan_id: str,
         startup_json: Path,
         *,
@@ -149,21 +150,17 @@ class K8sBackend(WorkerBackend):
         self.namespace = settings.k8s_namespace
         self.job_name = worker_job_name(scan_id)
         self.configmap_name = startup_configmap_name(scan_id)
+        self.policy = retry_policy(settings)
         self.n_requested = 0
         self.started = False
         self._last = Workforce()
-
-    def _owner(self) -> V1OwnerReference | None:
-        if self.cfg.k8s_owner_job_name and self.cfg.k8s_owner_job_uid:
-            return owner_reference(self.cfg.k8s_owner_job_name, self.cfg.k8s_owner_job_uid)
-        return None
 
     async def _create(self, fn: Any, body: Any, what: str) -> None:
         """Create one object: 409 = ours from an earlier attempt; quota refusals wait for a slot."""
         deadline = time.monotonic() + self.cfg.k8s_quota_wait_s
         while True:
             try:
-                await call_api(fn, self.namespace, body, what=what, policy=self.cfg.policy)
+                await call_api(fn, self.namespace, body, what=what, policy=self.policy)
                 return
             except Exception as e:
                 if api_status(e) == 409:
@@ -182,26 +179,8 @@ class K8sBackend(WorkerBackend):
     async def start(self, n_workers: int) -> None:
         """ConfigMap from the startup file, then the worker Job with `n_workers` workers."""
         text = await asyncio.to_thread(self.startup_json.read_text)
-        owner = self._owner()
-        configmap = make_startup_configmap(self.scan_id, self.namespace, text, owner)
-        job = make_worker_job(
-            self.scan_id,
-            namespace=self.namespace,
-            image=self.cfg.worker_image,
-            n_workers=n_workers,
-            memory_bytes=self.cfg.worker_memory_bytes,
-            disk_bytes=self.cfg.worker_disk_bytes,
-            cpu=self.cfg.worker_cpu,
-            broker_type=self.cfg.broker_type,
-            broker_address=self.cfg.broker_address,
-            secret_name=self.cfg.k8s_secret_name,
-            broker_auth_secret_key=self.cfg.k8s_broker_auth_secret_key,
-            pixel_timeout_s=self.cfg.pixel_timeout_s,
-            replacements_per_worker=self.replacements_per_worker,
-            ttl_seconds_after_finished=self.cfg.k8s_ttl_seconds_after_finished,
-            active_deadline_seconds=self.cfg.worker_max_runtime_s,
-            image_pull_policy=self.cfg.k8s_image_pull_policy,
-            owner=owner,
+        configmap, job = worker_objects(
+            self.cfg, self.scan_id, text, n_workers, self.replacements_per_worker
         )
         self.started = True  # from here on, stop() cleans up whatever was created
         await self._create(
@@ -232,7 +211,7 @@ class K8sBackend(WorkerBackend):
                 self.namespace,
                 scale_patch(total),
                 what=what,
-                policy=self.cfg.policy,
+                policy=self.policy,
             )
         except Exception as e:
             raise _launch_error(what, e) from e
@@ -250,7 +229,7 @@ class K8sBackend(WorkerBackend):
                 self.job_name,
                 self.namespace,
                 what=f"read Job {self.namespace}/{self.job_name}",
-                policy=self.cfg.policy,
+                policy=self.policy,
             )
         except Exception as e:
             if api_status(e) != 404:
@@ -266,7 +245,7 @@ class K8sBackend(WorkerBackend):
                 self.core.list_namespaced_pod,
                 self.namespace,
                 what=f"list worker pods of scan {self.scan_id}",
-                policy=self.cfg.policy,
+                policy=self.policy,
                 label_selector=worker_selector(self.scan_id),
             )
         except Exception as e:
@@ -302,9 +281,7 @@ class K8sBackend(WorkerBackend):
         names = (self.job_name, self.configmap_name)
         for (what, fn, kwargs), name in zip(calls, names, strict=True):
             try:
-                await call_api(
-                    fn, name, self.namespace, what=what, policy=self.cfg.policy, **kwargs
-                )
+                await call_api(fn, name, self.namespace, what=what, policy=self.policy, **kwargs)
             except Exception as e:
                 if api_status(e) != 404:
                     LOG.error("scan %s: %s failed: %s", self.scan_id, what, describe_error(e))

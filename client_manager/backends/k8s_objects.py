@@ -34,16 +34,16 @@ from kubernetes.client import (
     V1VolumeMount,
 )
 
-from skydriver.launch.k8s_objects import (
+from skyscan_contract.instance import SecretRef, worker_env
+from skyscan_contract.k8s_objects import (
     ANNOTATION_SCAN_ID,
     LABEL_SCAN_ID,
     dns_name,
-    env,
+    env_vars,
     label_value,
     resources,
     restricted_container_security,
     restricted_pod_security,
-    secret_env,
 )
 
 from .base import WorkerStatus
@@ -170,12 +170,14 @@ def make_worker_job(
             "--client-startup-json",
             f"{STARTUP_DIR}/{STARTUP_KEY}",
         ],
-        env=[
-            env("SKYSCAN_BROKER_TYPE", broker_type),
-            env("SKYSCAN_BROKER_ADDRESS", broker_address),
-            secret_env("SKYSCAN_BROKER_AUTH", secret_name, broker_auth_secret_key),
-            env("SKYSCAN_PIXEL_TIMEOUT_S", f"{pixel_timeout_s:g}"),
-        ],
+        env=env_vars(
+            worker_env(
+                broker_type=broker_type,
+                broker_address=broker_address,
+                broker_auth=SecretRef(secret_name, broker_auth_secret_key),
+                pixel_timeout_s=pixel_timeout_s,
+            )
+        ),
         resources=resources(
             cpu_request=cpu, cpu_limit=cpu, memory_bytes=memory_bytes, storage_bytes=disk_bytes
         ),

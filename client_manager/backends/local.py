@@ -32,20 +32,23 @@ class LocalBackend(WorkerBackend):
         self.replacements = 0
         self.n_requested = 0
 
+    def worker_argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "skymap_scanner",
+            "worker",
+            "--client-startup-json",
+            str(self.startup_json),
+        ]
+
     def _spawn(self) -> None:
         index = len(self.workers) + len(self.finished)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"worker-{index}.log").open("ab")
         try:
             proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "skymap_scanner",
-                    "worker",
-                    "--client-startup-json",
-                    str(self.startup_json),
-                ],
+                self.worker_argv(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -107,6 +110,6 @@ class LocalBackend(WorkerBackend):
                     break
                 await asyncio.sleep(0.1)
         for p in self.workers:
-            if p.poll() is not None:
-                self.finished.append(p.returncode)
+            if p.poll() is not None:  # stopped by us, whatever its exit code: gone, not failed
+                self.finished.append(0)
         self.workers = [p for p in self.workers if p.poll() is None]

@@ -1,175 +1,81 @@
 """The `k8s` launcher: one Kubernetes Job per scan (built by `k8s_objects.make_scan_job`).
 
-Every API call goes through `call_api()`, the one place that decides what is retried: a call runs in a
-thread (`asyncio.to_thread`; the official client blocks) under `asyncio.wait_for`, and a transient failure
-(HTTP 429/5xx, network error, timeout) is retried a few times with exponential backoff and jitter. Every
-other answer goes back to the caller at once, which decides what it means:
+Every API call goes through `skyscan_contract.k8s_api.call_api()`, the one place that decides what is
+retried (shared with the client manager's k8s backend): a transient failure (HTTP 429/5xx, network error,
+timeout) is retried a few times with exponential backoff and jitter. Every other answer goes back to the
+caller at once, which decides what it means:
 
 - create 409 Conflict: the Job is named from the scan id, so it is ours, created by an earlier attempt
   whose answer we lost; treated as success;
 - create 403 "exceeded quota": `LaunchError(reason="quota")`; the backlog runner retries this scan after
   `quota_retry_delay_s` without blocking other scans (the original blocked its whole loop);
-- poll/stop 404: the Job is gone (finished and garbage-collected, or deleted).
+- poll 404: the Job vanished before it was seen finished: the scan failed (never a success);
+- stop 404: the Job is gone already.
 
-poll() reads the Job itself (`get` on jobs, not the jobs/status subresource), so SkyDriver's Role needs
-exactly create/get/list/delete on batch/jobs (k8s/base/rbac.yaml).
+Once the Job exists, the scan's own Secret (its scoped SkyDriver token and broker password) is created,
+owned by the Job; a Secret left by an earlier attempt is replaced. poll() reads the Job itself (`get` on
+jobs, not the jobs/status subresource). SkyDriver's Role therefore needs create/get/list/delete on
+batch/jobs and create/update on secrets (k8s/base/rbac.yaml).
 
 Tested against a scripted fake `BatchV1Api` only: no Kubernetes cluster exists on the build machines."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import LaunchError
+from skyscan_contract.errors import LaunchError
+from skyscan_contract.instance import InstanceSpec
+from skyscan_contract.k8s_api import (
+    BatchApi,
+    RetryPolicy,
+    api_body,
+    api_status,
+    call_api,
+    describe_error,
+    is_quota_refusal,
+    load_api_client,
+)
+
 from ..settings import Settings
-from .base import InstanceSpec, Launcher
-from .k8s_objects import ScanResources, job_exit_code, scan_job_from_settings
+from .base import InstanceCredentials, Launcher
+from .k8s_objects import (
+    ScanResources,
+    job_exit_code,
+    make_scan_secret,
+    scan_job_from_settings,
+    secret_name,
+)
 from .k8s_settings import K8sLauncherSettings
 
 if TYPE_CHECKING:
-    from kubernetes.client import V1Job
+    from kubernetes.client import V1Secret
 
 LOG = logging.getLogger(__name__)
 STATE_VERSION = 1
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-T = TypeVar("T")
 
 
-class BatchApi(Protocol):
-    """The part of `kubernetes.client.BatchV1Api` used here (fakes implement just this)."""
+class SecretApi(Protocol):
+    """The part of `kubernetes.client.CoreV1Api` the launcher uses (the scan's own Secret)."""
 
-    def create_namespaced_job(
-        self, namespace: str, body: V1Job, *, _request_timeout: float | None = None
-    ) -> V1Job: ...
+    def create_namespaced_secret(
+        self, namespace: str, body: V1Secret, *, _request_timeout: float | None = None
+    ) -> V1Secret: ...
 
-    def read_namespaced_job(
-        self, name: str, namespace: str, *, _request_timeout: float | None = None
-    ) -> V1Job: ...
-
-    def delete_namespaced_job(
-        self,
-        name: str,
-        namespace: str,
-        *,
-        grace_period_seconds: int | None = None,
-        propagation_policy: str | None = None,
-        _request_timeout: float | None = None,
-    ) -> object: ...
+    def replace_namespaced_secret(
+        self, name: str, namespace: str, body: V1Secret, *, _request_timeout: float | None = None
+    ) -> V1Secret: ...
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Timeout of one call, and how transient failures are retried."""
+def load_apis() -> tuple[Any, Any]:
+    """(BatchV1Api, CoreV1Api) from the in-cluster service account, else from ~/.kube/config
+    (blocking). Made once, at the first launch, and shared by every launcher."""
+    from kubernetes import client
 
-    timeout_s: float = 30.0
-    retries: int = 3
-    backoff_s: float = 1.0
-    backoff_max_s: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        """Exponential backoff with jitter: uniform in [d/2, d], d = min(max, base * 2^attempt)."""
-        d = min(self.backoff_max_s, self.backoff_s * 2.0**attempt)
-        return d / 2 + random.random() * d / 2  # jitter, not crypto
-
-    @classmethod
-    def from_settings(cls, cfg: K8sLauncherSettings) -> RetryPolicy:
-        return cls(cfg.api_timeout_s, cfg.api_retries, cfg.api_backoff_s, cfg.api_backoff_max_s)
-
-
-def api_status(exc: BaseException) -> int | None:
-    """The HTTP status of a `kubernetes.client.ApiException` (duck-typed), else None."""
-    status = getattr(exc, "status", None)
-    return status if isinstance(status, int) and status > 0 else None
-
-
-def api_body(exc: BaseException) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, bytes):
-        return body.decode("utf-8", "replace")
-    return str(body or "")
-
-
-def is_quota_refusal(exc: BaseException) -> bool:
-    """A 403 from a ResourceQuota (e.g. `count/jobs.batch`): 'exceeded quota' in the answer."""
-    return api_status(exc) == 403 and "exceeded quota" in api_body(exc)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """THE retry decision: timeouts, network errors, HTTP 429 and 5xx are transient; nothing else."""
-    if isinstance(exc, TimeoutError | ConnectionError):
-        return True
-    status = api_status(exc)
-    if status is not None:
-        return status in RETRYABLE_STATUS
-    try:
-        from urllib3.exceptions import HTTPError as Urllib3Error
-    except ImportError:  # pragma: no cover - urllib3 comes with the kubernetes client
-        return False
-    return isinstance(exc, Urllib3Error)
-
-
-async def call_api(
-    fn: Callable[..., T],
-    /,
-    *args: Any,
-    what: str,
-    policy: RetryPolicy,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    **kwargs: Any,
-) -> T:
-    """`fn(*args, **kwargs, _request_timeout=...)` in a thread, under a timeout, retried while
-    `is_retryable()`. Raises the last error (TimeoutError on a timeout); `what` names the call in logs.
-    `sleep` waits between attempts (injectable for tests)."""
-    attempt = 0
-    while True:
-        try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(fn, *args, _request_timeout=policy.timeout_s, **kwargs),
-                policy.timeout_s,
-            )
-        except Exception as e:
-            if not is_retryable(e) or attempt >= policy.retries:
-                raise
-            delay = policy.delay(attempt)
-            attempt += 1
-            LOG.warning(
-                "%s failed (%s); retry %d/%d in %.1fs",
-                what,
-                describe_error(e),
-                attempt,
-                policy.retries,
-                delay,
-            )
-            await sleep(delay)
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short, log-safe description (status and reason; no response body or headers)."""
-    status = api_status(exc)
-    if status is not None:
-        return f"HTTP {status} {getattr(exc, 'reason', '') or ''}".strip()
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def load_batch_api() -> Any:
-    """A `BatchV1Api` from the in-cluster service account, else from ~/.kube/config (blocking).
-    Production code creates one in `main()` and passes it to every launcher."""
-    from kubernetes import client, config
-
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.BatchV1Api()
+    api_client = load_api_client()
+    return client.BatchV1Api(api_client), client.CoreV1Api(api_client)
 
 
 class K8sLauncher(Launcher):
@@ -184,32 +90,50 @@ class K8sLauncher(Launcher):
         scan_id: str,
         *,
         api: BatchApi | None = None,
+        core_api: SecretApi | None = None,
         k8s_settings: K8sLauncherSettings | None = None,
     ) -> None:
         super().__init__(settings, scan_id)
         self.cfg = k8s_settings if k8s_settings is not None else K8sLauncherSettings()
-        self.policy = RetryPolicy.from_settings(self.cfg)
+        self.policy = RetryPolicy(
+            self.cfg.api_timeout_s,
+            self.cfg.api_retries,
+            self.cfg.api_backoff_s,
+            self.cfg.api_backoff_max_s,
+        )
         self._api = api
+        self._core = core_api
         self.job_name: str | None = None
         self.namespace: str = self.cfg.namespace
         self._exit_code: int | None = None  # once the Job is seen finished, it stays finished
         self._polled_at: float | None = None
 
     async def _batch(self) -> BatchApi:
-        if self._api is not None:
-            return self._api
-        api: BatchApi = await asyncio.to_thread(load_batch_api)
-        self._api = api
-        return api
+        if self._api is None:
+            self._api, self._core = await asyncio.to_thread(load_apis)
+        assert self._api is not None
+        return self._api
 
-    async def start(self, spec: InstanceSpec, resources: ScanResources | None = None) -> None:
-        """Create the Job; returns once the API server accepted it (or already had it).
+    async def _secrets(self) -> SecretApi:
+        await self._batch()
+        assert self._core is not None
+        return self._core
+
+    async def start(
+        self,
+        spec: InstanceSpec,
+        credentials: InstanceCredentials,
+        resources: ScanResources | None = None,
+    ) -> None:
+        """Create the Job, then the scan's own Secret owned by it; returns once the API server
+        accepted both (a Job from an earlier attempt is ours: its Secret is replaced).
 
         `resources` overrides the scan's docker_tag and memory sizes (by default those of `spec`, and
         the settings' defaults where it has none). Raises `LaunchError` with reason
         quota/timeout/unreachable."""
-        resources = resources or ScanResources.from_request(dataclasses.asdict(spec), self.cfg)
-        job = scan_job_from_settings(spec, self.settings, self.cfg, resources)
+        job = scan_job_from_settings(
+            spec, self.settings, self.cfg, resources, broker_address=credentials.broker.address
+        )
         assert job.metadata is not None and job.metadata.name is not None
         self.job_name = job.metadata.name
         self.namespace = self.cfg.namespace
@@ -218,7 +142,7 @@ class K8sLauncher(Launcher):
         what = f"create Job {self.namespace}/{self.job_name}"
         try:
             api = await self._batch()
-            await call_api(
+            created = await call_api(
                 api.create_namespaced_job, self.namespace, job, what=what, policy=self.policy
             )
         except Exception as e:
@@ -227,34 +151,82 @@ class K8sLauncher(Launcher):
                 LOG.info(
                     "scan %s: %s: it exists already (earlier attempt); ours", self.scan_id, what
                 )
-                return
-            if is_quota_refusal(e):
-                raise LaunchError(
-                    f"{what}: the namespace's Job quota is used up; the scan waits in the backlog "
-                    f"and is retried after {self.cfg.quota_retry_delay_s:g}s (raise the "
-                    "ResourceQuota count/jobs.batch to run more scans at once)",
-                    reason="quota",
-                ) from e
-            if isinstance(e, TimeoutError):
-                raise LaunchError(
-                    f"{what}: no answer within {self.cfg.api_timeout_s:g}s after "
-                    f"{self.cfg.api_retries} retries (SKYDRIVER_K8S_API_TIMEOUT_S)",
-                    reason="timeout",
-                ) from e
-            if status is not None:
-                raise LaunchError(
-                    f"{what}: refused with HTTP {status}: {api_body(e)[:500]} (check "
-                    "SkyDriver's RBAC Role and the Job settings SKYDRIVER_K8S_*)",
-                    reason="unreachable",
-                ) from e
-            raise LaunchError(
-                f"{what}: the Kubernetes API is unreachable: {describe_error(e)}",
-                reason="unreachable",
-            ) from e
+                created = await self._call(
+                    f"read Job {self.namespace}/{self.job_name}",
+                    api.read_namespaced_job,
+                    self.job_name,
+                    self.namespace,
+                )
+            else:
+                raise self._launch_error(what, e) from e
+        uid = created.metadata.uid if created.metadata is not None else None
+        if not uid:
+            raise LaunchError(f"{what}: the API server's answer has no uid", reason="unreachable")
+        await self._put_secret(spec.scan_id, credentials, uid)
         LOG.info("scan %s: created Job %s/%s", self.scan_id, self.namespace, self.job_name)
 
+    async def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return await call_api(fn, *args, what=what, policy=self.policy)
+        except Exception as e:
+            raise self._launch_error(what, e) from e
+
+    async def _put_secret(self, scan_id: str, credentials: InstanceCredentials, uid: str) -> None:
+        secret = make_scan_secret(
+            scan_id,
+            self.namespace,
+            skydriver_token=credentials.skydriver_token,
+            broker_password=credentials.broker.password,
+            job_uid=uid,
+        )
+        core = await self._secrets()
+        name = secret_name(scan_id)
+        what = f"create Secret {self.namespace}/{name}"
+        try:
+            await call_api(
+                core.create_namespaced_secret, self.namespace, secret, what=what, policy=self.policy
+            )
+        except Exception as e:
+            if api_status(e) != 409:
+                raise self._launch_error(what, e) from e
+            await self._call(
+                f"replace Secret {self.namespace}/{name}",
+                core.replace_namespaced_secret,
+                name,
+                self.namespace,
+                secret,
+            )
+
+    def _launch_error(self, what: str, e: BaseException) -> LaunchError:
+        """THE mapping of a failed API call at start to a LaunchError with its reason."""
+        status = api_status(e)
+        if is_quota_refusal(e):
+            return LaunchError(
+                f"{what}: the namespace's Job quota is used up; the scan waits in the backlog "
+                f"and is retried after {self.cfg.quota_retry_delay_s:g}s (raise the "
+                "ResourceQuota count/jobs.batch to run more scans at once)",
+                reason="quota",
+            )
+        if isinstance(e, TimeoutError):
+            return LaunchError(
+                f"{what}: no answer within {self.cfg.api_timeout_s:g}s after "
+                f"{self.cfg.api_retries} retries (SKYDRIVER_K8S_API_TIMEOUT_S)",
+                reason="timeout",
+            )
+        if status is not None:
+            return LaunchError(
+                f"{what}: refused with HTTP {status}: {api_body(e)[:500]} (check "
+                "SkyDriver's RBAC Role and the Job settings SKYDRIVER_K8S_*)",
+                reason="unreachable",
+            )
+        return LaunchError(
+            f"{what}: the Kubernetes API is unreachable: {describe_error(e)}",
+            reason="unreachable",
+        )
+
     async def poll(self) -> int | None:
-        """None while the Job lives; 0/1 once it succeeded/failed; 0 if it is gone or never started.
+        """None while the Job lives (its pod's restarts included); 0/1 once it succeeded/failed; 1 if
+        it vanished before it was seen finished (a failure, never a success); 0 if it never started.
         Reads the API at most every `poll_min_interval_s`; an API failure answers None (unknown is
         not dead)."""
         if self.job_name is None:
@@ -276,8 +248,9 @@ class K8sLauncher(Launcher):
             )
         except Exception as e:
             if api_status(e) == 404:
-                self._exit_code = 0
-                return 0
+                LOG.error("scan %s: its Job vanished before it finished: failed", self.scan_id)
+                self._exit_code = 1
+                return 1
             LOG.warning(
                 "scan %s: %s failed (%s); assuming alive", self.scan_id, what, describe_error(e)
             )

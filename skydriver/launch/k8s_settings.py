@@ -36,17 +36,6 @@ class K8sLauncherSettings(BaseSettings):
         description="service account of scan pods (its Role lets the client manager create the "
         "worker Job and ConfigMap; original K8S_SKYSCAN_JOBS_SERVICE_ACCOUNT)",
     )
-    secret_name: str = Field(
-        "skydriver-secrets",
-        description="Secret holding the tokens scan pods get by reference (never inline)",
-    )
-    skydriver_auth_secret_key: str = Field(
-        "skyscan-skydriver-auth",
-        description="key in the Secret: bearer token scan instances use to call SkyDriver",
-    )
-    broker_auth_secret_key: str = Field(
-        "broker-auth", description="key in the Secret: the message broker's password/token"
-    )
     application_name: str = Field(
         "skydriver",
         description="label app.kubernetes.io/instance and Argo CD tracking id of scan Jobs "
@@ -60,6 +49,12 @@ class K8sLauncherSettings(BaseSettings):
     )
     active_deadline_seconds: int = Field(
         172800, gt=0, description="a scan Job running longer is killed (seconds; 2 days)"
+    )
+    job_backoff_limit: int = Field(
+        3,
+        ge=0,
+        description="a scan Job whose pod failed (a crash, an eviction) runs it again this often; "
+        "the scanner server resumes from its partial result",
     )
     scanner_cpu_limit: float = Field(1.0, gt=0, description="CPU limit of the scanner server")
     scanner_cpu_request: float = Field(0.10, gt=0, description="CPU request of the scanner server")

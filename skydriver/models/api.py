@@ -1,4 +1,6 @@
-"""Request and response bodies of the REST API (pydantic; the OpenAPI document is generated from these)."""
+"""Request bodies of the REST API that users send (pydantic; the OpenAPI document is generated from these).
+The bodies the scan instances send (progress, result, workforce) are the contract's messages
+(`skyscan_contract.messages`)."""
 
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ class ScanPostBody(StrictModel):
     event_i3live_json: dict[str, Any] | str = Field(default_factory=dict)
     i3_event_id: str = ""
     predictive_scanning_threshold: float = Field(1.0, ge=0.0, le=1.0)
-    priority: int = 0
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000)
     classifiers: dict[Annotated[StoredKey, Field(max_length=25)], Scalar] = Field(
         default_factory=dict, max_length=25
     )
@@ -118,54 +120,6 @@ class ScanPostBody(StrictModel):
     @property
     def is_real_event(self) -> bool:
         return self.real_or_simulated_event.startswith("real")
-
-
-class ProgressBody(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    summary: str
-    epilogue: str
-    tallies: dict[str, Any]
-    processing_stats: dict[str, Any]
-    predictive_scanning_threshold: float
-    last_updated: str
-    start: int | None = None
-    end: int | None = None
-
-
-class EventMetadataBody(StrictModel):
-    run_id: int
-    event_id: int
-    event_type: str
-    mjd: float
-    is_real_event: bool
-
-
-class ManifestPatchBody(StrictModel):
-    """PATCH /scan/{id}/manifest (the scanner server)."""
-
-    progress: ProgressBody | None = None
-    event_metadata: EventMetadataBody | None = None
-    scan_metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-class ResultPutBody(StrictModel):
-    """PUT /scan/{id}/result (the scanner server)."""
-
-    skyscan_result: dict[str, Any]
-    is_final: bool
-
-
-class WorkforcePutBody(StrictModel):
-    """PUT /scan/{id}/workforce (the client manager): what its workers are doing."""
-
-    backend: str
-    statuses: dict[str, int]
-    n_running: int = Field(ge=0)
-    n_failed: int = Field(ge=0)
-    n_requested: int = Field(ge=0)
-    top_errors: dict[str, int] = Field(default_factory=dict)
-    stopped: bool = False
 
 
 Projection = Literal["*"] | list[Annotated[str, Field(min_length=1)]]

@@ -6,14 +6,17 @@ from typing import Any
 
 from pymongo.errors import OperationFailure
 
+from skyscan_contract.errors import InvalidRequest
+
 from ..auth import Role, requires
-from ..errors import InvalidRequest
 from ..models.api import FindBody
 from .base import BaseHandler
 from .openapi import Op
 
 #: large fields never returned by /scans/find (they took the original's REST pod down, PR #133)
 BLOCKED_FIELDS = {"ewms_task", "event_i3live_json_dict", "event_i3live_json_dict__hash"}
+#: what others than a scan's creator see of its `scanner_server_env` values
+REDACTED = "<redacted>"
 #: query operators that would run code on the database
 FORBIDDEN_OPERATORS = {"$where", "$function", "$accumulator"}
 
@@ -30,7 +33,13 @@ def _check_filter(value: Any, path: str = "filter") -> None:
 
 
 class FindHandler(BaseHandler):
-    API = {"post": Op("Find scans with a MongoDB query on manifests", body=FindBody)}
+    API = {
+        "post": Op(
+            "Find scans with a MongoDB query on manifests (newest first, at most "
+            "SKYDRIVER_FIND_MAX_RESULTS)",
+            body=FindBody,
+        )
+    }
 
     @requires(Role.USER)
     async def post(self) -> None:
@@ -49,13 +58,21 @@ class FindHandler(BaseHandler):
         else:
             wanted = None
         try:
-            manifests = await self.ctx.scans.find_manifests(query, {f: 0 for f in BLOCKED_FIELDS})
+            found = await self.ctx.scans.find_manifests(
+                query, {f: 0 for f in BLOCKED_FIELDS}, self.ctx.settings.find_max_results
+            )
         except OperationFailure as e:
             raise InvalidRequest(
                 f"'filter': the database refused it: {(e.details or {}).get('errmsg', e)}"
             ) from e
-        if wanted is not None:
-            manifests = [{k: v for k, v in m.items() if k in wanted} for m in manifests]
+        manifests = [
+            {
+                k: v
+                for k, v in m.api_dict().items()
+                if k not in BLOCKED_FIELDS and (wanted is None or k in wanted)
+            }
+            for m in found
+        ]
         self.send({"manifests": manifests})
 
 
@@ -64,7 +81,7 @@ class BacklogHandler(BaseHandler):
 
     @requires(Role.USER)
     async def get(self) -> None:
-        self.send({"entries": await self.ctx.backlog.entries()})
+        self.send({"entries": [e.api_dict() for e in await self.ctx.backlog.entries()]})
 
 
 class ScanRequestHandler(BaseHandler):
@@ -74,4 +91,13 @@ class ScanRequestHandler(BaseHandler):
 
     @requires(Role.USER)
     async def get(self, scan_id: str) -> None:
-        self.send(await self.ctx.scans.get_request(scan_id))
+        request = await self.ctx.scans.get_request(scan_id)
+        answer = request.api_dict()
+        creator = (
+            await self.ctx.scans.get_manifest(request.scan_id, include_deleted=True)
+        ).created_by
+        if creator != (await self.current_principal()).subject:  # others see names, not values
+            answer["scanner_server_env_from_user"] = {
+                k: REDACTED for k in request.scanner_server_env_from_user
+            }
+        self.send(answer)

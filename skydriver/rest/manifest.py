@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from skyscan_contract.errors import ScanNotFound
+from skyscan_contract.messages import ManifestPatchBody
+
 from ..auth import Role, requires
-from ..errors import ScanNotFound
-from ..models.api import ManifestPatchBody
 from ..status import status_doc
 from .base import BaseHandler
 from .openapi import Op
@@ -33,26 +34,23 @@ class ManifestHandler(BaseHandler):
         projection = self.get_query_argument("projection", "*")
         fields = projection.split("|") if projection and projection != "*" else "*"
         manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=include_deleted)
-        manifest = project(manifest, fields)
-        if (
-            self.is_system()
-            and "event_i3live_json_dict" in manifest
-            and manifest.get("i3_event_id")
-        ):
-            event = await self.ctx.scans.get_event(manifest["i3_event_id"])
+        answer = project(manifest.api_dict(), fields)
+        if self.is_system() and "event_i3live_json_dict" in answer and manifest.i3_event_id:
+            event = await self.ctx.scans.get_event(manifest.i3_event_id)
             if event is None:
                 raise ScanNotFound(
-                    f"No i3 event document found with id '{manifest['i3_event_id']}'--if other fields "
+                    f"No i3 event document found with id '{manifest.i3_event_id}'--if other fields "
                     "are wanted, re-request using 'projection'"
                 )
-            manifest["event_i3live_json_dict"] = event
-        self.send(manifest)
+            answer["event_i3live_json_dict"] = event
+        self.send(answer)
 
     @requires(Role.SYSTEM)
     async def patch(self, scan_id: str) -> None:
         body = self.parse(ManifestPatchBody)
-        patch = body.model_dump(exclude_none=True)
-        self.send(await self.ctx.scans.patch_manifest(scan_id, patch))
+        await self.writable_scan(scan_id, final_too=True)
+        manifest = await self.ctx.scans.patch_manifest(scan_id, body)
+        self.send(manifest.api_dict())
 
 
 class I3EventHandler(BaseHandler):
@@ -71,10 +69,10 @@ class I3EventHandler(BaseHandler):
         manifest = await self.ctx.scans.get_manifest(
             scan_id, include_deleted=self.bool_arg("include_deleted")
         )
-        event = await self.ctx.scans.get_event(manifest["i3_event_id"])
+        event = await self.ctx.scans.get_event(manifest.i3_event_id)
         if event is None:
-            raise ScanNotFound(f"No i3 event document found with id '{manifest['i3_event_id']}'")
-        self.send({"i3_event_id": manifest["i3_event_id"], "i3_event": event})
+            raise ScanNotFound(f"No i3 event document found with id '{manifest.i3_event_id}'")
+        self.send({"i3_event_id": manifest.i3_event_id, "i3_event": event})
 
 
 class StatusHandler(BaseHandler):
@@ -109,7 +107,7 @@ class LogsHandler(BaseHandler):
         if await self.redirected(scan_id):
             return
         manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
-        state = ((manifest.get("instance") or {}).get("launcher_state")) or {}
+        state = manifest.instance.launcher_state if manifest.instance else {}
         directory = state.get("dir")
         if not directory:
             self.send(

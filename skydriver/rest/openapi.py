@@ -24,6 +24,10 @@ class Op:
     body: type[BaseModel] | None = None
     query: tuple[str, ...] = ()
     responses: dict[int, str] = field(default_factory=dict)
+    #: no token needed (`@public` on the method)
+    public: bool = False
+    #: the media type of a 200 response (a server-sent event stream never ends)
+    media_type: str = "application/json"
 
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -32,10 +36,19 @@ ERROR_SCHEMA: dict[str, Any] = {
     "required": ["code", "error"],
 }
 
+OK_SCHEMAS: dict[str, dict[str, Any]] = {
+    "application/json": {"type": "object"},
+    "text/event-stream": {"type": "string"},
+}
+
 QUERY_PARAMS: dict[str, dict[str, Any]] = {
     "include_deleted": {"type": "boolean", "description": "also return a deleted scan"},
     "no_redirect": {"type": "boolean", "description": "do not follow replaced_by_scan_id (302)"},
     "projection": {"type": "string", "description": "pipe-delimited manifest fields, or *"},
+    "last_event_id": {
+        "type": "integer",
+        "description": "resume after this event (as the Last-Event-ID header)",
+    },
 }
 
 
@@ -72,12 +85,12 @@ def build_openapi(routes: list[tuple[str, type]], version: str) -> dict[str, Any
                     {"name": q, "in": "query", "required": False, "schema": QUERY_PARAMS[q]}
                     for q in op.query
                 ],
-                "security": [{"bearer": []}],
+                "security": [] if op.public else [{"bearer": []}],
                 "x-roles": [str(r) for r in roles_by_method.get(method.upper(), ())],
                 "responses": {
                     "200": {
                         "description": "OK",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        "content": {op.media_type: {"schema": OK_SCHEMAS[op.media_type]}},
                     },
                     **{
                         str(code): {
@@ -89,8 +102,10 @@ def build_openapi(routes: list[tuple[str, type]], version: str) -> dict[str, Any
                             },
                         }
                         for code, text in {
-                            400: "invalid request",
-                            403: "authentication or authorization failed",
+                            **({} if op.public else {400: "invalid request"}),
+                            **(
+                                {} if op.public else {403: "authentication or authorization failed"}
+                            ),
                             **op.responses,
                         }.items()
                     },

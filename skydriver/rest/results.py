@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from skyscan_contract.messages import ResultPutBody, WorkforcePutBody
+
 from ..auth import Role, requires
-from ..models.api import ResultPutBody, WorkforcePutBody
 from .base import BaseHandler
 from .openapi import Op
+from .scans import result_dict
 
 
 class ResultHandler(BaseHandler):
@@ -27,12 +29,13 @@ class ResultHandler(BaseHandler):
         if await self.redirected(scan_id):
             return
         await self.ctx.scans.get_manifest(scan_id, include_deleted=self.bool_arg("include_deleted"))
-        self.send(await self.ctx.scans.get_result(scan_id))
+        self.send(result_dict(await self.ctx.scans.get_result(scan_id)))
 
     @requires(Role.SYSTEM)
     async def put(self, scan_id: str) -> None:
         body = self.parse(ResultPutBody)
-        self.send(await self.ctx.scans.put_result(scan_id, body.skyscan_result, body.is_final))
+        await self.writable_scan(scan_id, final_too=True)
+        self.send(result_dict(await self.ctx.scans.put_result(scan_id, body)))
 
 
 class WorkforceHandler(BaseHandler):
@@ -47,17 +50,18 @@ class WorkforceHandler(BaseHandler):
         manifest = await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
         self.send(
             {
-                "workforce": manifest.get("workforce"),
-                "worker_requests": manifest.get("worker_requests") or [],
+                "workforce": manifest.workforce and manifest.workforce.model_dump(mode="json"),
+                "worker_requests": [r.model_dump(mode="json") for r in manifest.worker_requests],
             }
         )
 
     @requires(Role.SYSTEM)
     async def put(self, scan_id: str) -> None:
         body = self.parse(WorkforcePutBody)
-        await self.ctx.scans.get_manifest(scan_id, include_deleted=True)
-        manifest = await self.ctx.scans.update_manifest(scan_id, {"workforce": body.model_dump()})
-        self.send(manifest["workforce"] if manifest else {})
+        await self.writable_scan(scan_id, final_too=False)
+        manifest = await self.ctx.scans.set_workforce(scan_id, body)
+        workforce = manifest.workforce if manifest else None
+        self.send(workforce.model_dump(mode="json") if workforce else {})
 
 
 class RootHandler(BaseHandler):

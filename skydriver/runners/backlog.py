@@ -6,44 +6,25 @@ launcher, records what it started in the manifest, and gives up on a scan after 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
-from ..errors import LaunchError
-from ..launch.base import InstanceSpec, Launcher
+from skyscan_contract.documents import BacklogEntry, InstanceRecord, InstanceState
+from skyscan_contract.errors import LaunchError
+from skyscan_contract.instance import InstanceSpec
+
+from ..broker import BrokerAccounts
+from ..launch.base import InstanceCredentials, Launcher
+from ..scanning import SCAN_MIN_PRIORITY_TO_START_ASAP
 from ..settings import Settings
 from ..store.backlog import BacklogStore
 from ..store.scans import ScanStore
 
 LOG = logging.getLogger(__name__)
 
-#: scans with at least this priority are realtime alerts: they start at once, whatever the global cap
-SCAN_MIN_PRIORITY_TO_START_ASAP = 100
-
 LauncherFactory = Callable[[str], Launcher]
-
-
-def instance_spec(scan_id: str, request: dict[str, Any], user_env: dict[str, Any]) -> InstanceSpec:
-    nsides = " ".join(f"{n}:{e}" for n, e in request["nsides"].items())
-    return InstanceSpec(
-        scan_id=scan_id,
-        reco_algo=request["reco_algo"],
-        nsides=nsides,
-        real_event=str(request["real_or_simulated_event"]).startswith("real"),
-        predictive_scanning_threshold=float(request["predictive_scanning_threshold"]),
-        n_workers=sum(int(n) for _, n in request["request_clusters"]),
-        max_pixel_reco_time=int(request["max_pixel_reco_time"]),
-        priority=int(request["priority"]),
-        scanner_server_env={k: str(v) for k, v in user_env.items()},
-        docker_tag=str(request.get("docker_tag", "")),
-        scanner_server_memory_bytes=int(request.get("scanner_server_memory_bytes", 0)),
-        worker_memory_bytes=int(request.get("worker_memory_bytes", 0)),
-        worker_disk_bytes=int(request.get("worker_disk_bytes", 0)),
-    )
 
 
 class BacklogRunner:
@@ -54,7 +35,8 @@ class BacklogRunner:
         backlog: BacklogStore,
         make_launcher: LauncherFactory,
         launchers: dict[str, Launcher],
-        instance_token: Callable[[str], str] = lambda scan_id: "",
+        instance_token: Callable[[str], str],
+        broker: BrokerAccounts,
     ) -> None:
         self.settings = settings
         self.scans = scans
@@ -62,6 +44,7 @@ class BacklogRunner:
         self.make_launcher = make_launcher
         self.launchers = launchers  # scan_id -> running launcher, shared with the instance watcher
         self.instance_token = instance_token
+        self.broker = broker
         self.wake = asyncio.Event()
 
     async def run_forever(self) -> None:
@@ -77,13 +60,13 @@ class BacklogRunner:
             except TimeoutError:
                 pass
 
-    async def _claim(self) -> dict[str, Any] | None:
+    async def _claim(self) -> BacklogEntry | None:
         """The next entry allowed to start under the concurrency caps. Realtime scans (priority >=
         SCAN_MIN_PRIORITY_TO_START_ASAP) are not held back by the global cap."""
         active = await self.scans.active_instances()
         only_realtime = 0 < self.settings.max_running_scans <= len(active)
         per_cluster: Counter[str] = Counter(
-            c for m in active for c in set((m.get("instance") or {}).get("clusters") or [])
+            c for m in active if m.instance is not None for c in set(m.instance.clusters)
         )
         full = [
             c
@@ -101,41 +84,61 @@ class BacklogRunner:
         entry = await self._claim()
         if entry is None:
             return False
-        scan_id = entry["scan_id"]
+        scan_id = entry.scan_id
         manifest = await self.scans.get_manifest(scan_id, include_deleted=True)
-        if manifest["is_deleted"]:
+        if manifest.is_deleted:
             LOG.info("scan %s was deleted while in the backlog; dropped", scan_id)
             await self.backlog.remove(scan_id)
             return True
-        if entry["next_attempt"] > self.settings.backlog_max_attempts:
+        if manifest.instance_state in (InstanceState.RUNNING, InstanceState.ENDED):
+            LOG.warning(
+                "scan %s was started already (its entry outlived a crash); dropped", scan_id
+            )
+            await self.backlog.remove(scan_id)
+            return True
+        if entry.next_attempt > self.settings.backlog_max_attempts:
             reason = f"could not start after {self.settings.backlog_max_attempts} attempts"
-            await self.scans.update_manifest(
+            await self.scans.set_instance(
                 scan_id,
-                {"instance": {"state": "failed", "reason": reason, "ended_at": time.time()}},
+                InstanceRecord(state=InstanceState.FAILED, reason=reason, ended_at=time.time()),
             )
             await self.backlog.remove(scan_id)
             LOG.error("scan %s: %s", scan_id, reason)
             return True
         request = await self.scans.get_request(scan_id)
-        spec = instance_spec(scan_id, request, request.get("scanner_server_env_from_user") or {})
-        spec = dataclasses.replace(spec, skydriver_token=self.instance_token(scan_id))
+        spec = InstanceSpec.from_request(request, scan_id)
         launcher: Launcher | None = None
         try:
             launcher = self.make_launcher(scan_id)
-            await launcher.start(spec)
+            # the intent first: a SkyDriver that dies during start() finds it (runners/reconcile.py),
+            # and start() again adopts what was started (a launch is idempotent per scan)
+            await self.scans.set_instance(
+                scan_id,
+                InstanceRecord(
+                    state=InstanceState.STARTING,
+                    launcher=launcher.name,
+                    launcher_state=launcher.get_state(),
+                ),
+            )
+            credentials = InstanceCredentials(
+                skydriver_token=self.instance_token(scan_id),
+                broker=await self.broker.create(scan_id),
+            )
+            await launcher.start(spec, credentials)
         except Exception as e:
             quota = isinstance(e, LaunchError) and e.reason == "quota"
             LOG.warning(
                 "scan %s: start attempt %d failed%s: %s",
                 scan_id,
-                entry["next_attempt"],
+                entry.next_attempt,
                 " (quota; not counted)" if quota else "",
                 e,
             )
             if launcher is not None:
                 await launcher.stop(now=True)
-            await self.scans.update_manifest(
-                scan_id, {"instance": {"state": "start-failed", "reason": str(e)}}
+            await self._remove_broker_access(scan_id)
+            await self.scans.set_instance(
+                scan_id, InstanceRecord(state=InstanceState.START_FAILED, reason=str(e))
             )
             await self.backlog.retry_later(
                 scan_id,
@@ -145,20 +148,23 @@ class BacklogRunner:
             )
             return True
         self.launchers[scan_id] = launcher
-        await self.scans.update_manifest(
+        await self.scans.set_instance(
             scan_id,
-            {
-                "ewms_workflow_id": f"{launcher.name}:{scan_id}",
-                "ewms_address": self.settings.launcher,
-                "instance": {
-                    "state": "running",
-                    "clusters": sorted({name for name, _ in request["request_clusters"]}),
-                    "launcher": launcher.name,
-                    "started_at": time.time(),
-                    "launcher_state": launcher.get_state(),
-                },
-            },
+            InstanceRecord(
+                state=InstanceState.RUNNING,
+                clusters=request.cluster_names,
+                launcher=launcher.name,
+                started_at=time.time(),
+                launcher_state=launcher.get_state(),
+            ),
+            workflow=(f"{launcher.name}:{scan_id}", self.settings.launcher),
         )
         await self.backlog.remove(scan_id)
         LOG.info("scan %s started (%s launcher)", scan_id, launcher.name)
         return True
+
+    async def _remove_broker_access(self, scan_id: str) -> None:
+        try:
+            await self.broker.remove(scan_id)
+        except LaunchError as e:  # the next attempt replaces it; the watcher removes it at the end
+            LOG.warning("scan %s: %s", scan_id, e)

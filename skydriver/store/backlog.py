@@ -6,6 +6,8 @@ import time
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
+from skyscan_contract.documents import BacklogEntry
+
 from .db import Database, Doc
 
 
@@ -19,7 +21,7 @@ class BacklogStore:
         *,
         min_priority: int | None = None,
         exclude_clusters: list[str] | None = None,
-    ) -> Doc | None:
+    ) -> BacklogEntry | None:
         """Claim the most urgent entry (priority desc, then oldest) that nobody holds, or whose claim is
         older than `revive_after_s` (its claimer died). Atomic: two runners never claim the same entry.
         `min_priority` and `exclude_clusters` apply the concurrency caps."""
@@ -35,9 +37,21 @@ class BacklogStore:
             sort=[("priority", DESCENDING), ("timestamp", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
-        if doc is not None:
-            doc.pop("_id", None)
-        return doc
+        if doc is None:
+            return None
+        doc.pop("_id", None)
+        return BacklogEntry.model_validate(doc)
+
+    async def enqueue(self, entry: BacklogEntry) -> bool:
+        """Add an entry unless the scan has one; True if added."""
+        if await self.db.backlog.find_one({"scan_id": entry.scan_id}, {"_id": 1}):
+            return False
+        await self.db.backlog.insert_one(entry.model_dump(mode="json"))
+        return True
+
+    async def claimable_now(self, scan_id: str) -> None:
+        """Forget the entry's claim (its claimer died): the next runner pass takes it."""
+        await self.db.backlog.update_one({"scan_id": scan_id}, {"$set": {"pending_timestamp": 0.0}})
 
     async def remove(self, scan_id: str) -> None:
         await self.db.backlog.delete_one({"scan_id": scan_id})
@@ -52,8 +66,6 @@ class BacklogStore:
             update["$inc"] = {"next_attempt": -1}
         await self.db.backlog.update_one({"scan_id": scan_id}, update)
 
-    async def entries(self) -> list[Doc]:
-        cursor = self.db.backlog.find({}, {"_id": 0, "pickled_k8s_job": 0, "clusters": 0}).sort(
-            "timestamp", ASCENDING
-        )
-        return [d async for d in cursor]
+    async def entries(self) -> list[BacklogEntry]:
+        cursor = self.db.backlog.find({}, {"_id": 0}).sort("timestamp", ASCENDING)
+        return [BacklogEntry.model_validate(d) async for d in cursor]

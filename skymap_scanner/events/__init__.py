@@ -5,6 +5,7 @@ Public API::
     parse_event(obj) -> PulseEvent | I3LiveEvent     # dict, JSON str or bytes
     load_event_file(path) -> PulseEvent | I3LiveEvent
     event_metadata(obj) -> EventMetadata             # cheap, either kind
+    check_event_for_reco(obj, algo, needs_pulses=)   # readable for that reconstruction?
     load_geometry(name="IceCube-86") -> Geometry     # cached
     InvalidEvent                                     # ValueError naming the field and first bad row
 """
@@ -19,6 +20,7 @@ from .loader import (
     MAX_PULSES,
     REAL_RUN_ID_MAX,
     REAL_RUN_ID_MIN,
+    check_event_for_reco,
     event_metadata,
     is_i3live_event,
     load_event_file,
@@ -42,6 +44,7 @@ __all__ = [
     "InvalidEvent",
     "PulseEvent",
     "Truth",
+    "check_event_for_reco",
     "event_metadata",
     "is_i3live_event",
     "load_event_file",

@@ -561,3 +561,28 @@ def load_event_file(
     """Read a JSON event file (``pulse-event/1`` or i3live) and :func:`parse_event` it."""
     data = Path(path).read_bytes()
     return parse_event(data, i3live_metadata=i3live_metadata)
+
+
+def check_event_for_reco(obj: EventInput, reco_algo: str, *, needs_pulses: bool) -> EventMetadata:
+    """The event's metadata, once the event is known to be readable for the reconstruction: a physics
+    reconstruction (`needs_pulses`) needs a valid ``pulse-event/1`` event; the dummies also take an
+    i3live event, of which they read only the metadata. A ``pulse-event/1`` event is validated whole for every
+    reconstruction, so that a dummy scan refuses what a physics scan would. SkyDriver checks this at submit, the scanner server again at start (one message for both).
+
+    Raises:
+        InvalidEvent: the event cannot be read for `reco_algo`.
+    """
+    event = _as_object(obj)
+    if not needs_pulses and is_i3live_event(event):
+        return event_metadata(event)
+    parsed = parse_event(
+        event
+    )  # a pulse event is checked whole whatever the reco: no surprises later
+    if isinstance(parsed, I3LiveEvent):
+        raise InvalidEvent(
+            "event",
+            f"reco_algo {reco_algo!r} needs a pulse-event/1 event: an i3live event's pulses are "
+            "IceTray binaries that cannot be read here; use dummy/crash_dummy or send a pulse-event/1 "
+            "event (see the event format in the README)",
+        )
+    return parsed.metadata

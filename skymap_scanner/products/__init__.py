@@ -1,7 +1,11 @@
-"""Sky products from a scan result: best fit, containment regions, plots and FITS maps.
+"""Sky products from a scan result: best fit, containment regions, plots and the alert products.
 
 Input everywhere is the SkyScanResult JSON dict (icecube-skyreader's ``serialize()`` format).
 Angles passed in are radians; results named ``*_deg`` are degrees.
+
+The alert products (multi-order FITS, regions as GeoJSON and MOC, stats, GCN notice, draft
+circular) come from ``products.alert.build_products``; import that module where they are needed
+(it brings mocpy and shapely, which this package's top level does not import).
 """
 
 from .contours import (

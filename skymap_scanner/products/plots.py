@@ -5,8 +5,11 @@ each point shows the finest scanned pixel containing it. Figures are built with
 ``matplotlib.figure.Figure`` (no pyplot, no global state, no display needed: PNGs go through the
 Agg canvas whatever ``MPLBACKEND`` says).
 
+- Both: colour = 2ΔLLH with one colour map (``COLORMAP``: the best fit bright, unlikely
+  directions dark); the title gives the calibrated 90 % area (when the summary has the calibrated
+  level) and the Wilks 50 %/90 % areas.
 - Full sky: matplotlib's ``mollweide`` projection, RA increasing to the left (astronomical
-  convention, RA = 0 at the centre), colour = 2ΔLLH clipped at ``vmax``.
+  convention, RA = 0 at the centre), colour clipped at ``vmax``.
 - Zoom: gnomonic (tangent-plane) projection centred on the best fit, offsets in degrees with
   East (increasing RA) to the left; 50 % and 90 % contours at 2ΔLLH = 1.39 / 4.61 (plus the
   calibrated 90 % level when the summary has one), best-fit star and an optional truth cross;
@@ -27,7 +30,7 @@ from matplotlib.lines import Line2D
 
 from .contours import LEVEL_3SIGMA, LEVEL_50, LEVEL_90, SkyMapSummary, summarize_result
 
-__all__ = ["default_prefix", "make_plots", "plot_full_sky", "plot_zoom"]
+__all__ = ["COLORMAP", "default_prefix", "make_plots", "plot_full_sky", "plot_zoom"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -43,13 +46,19 @@ def default_prefix(summary: SkyMapSummary) -> str:
         return "skymap"
 
 
+#: One colour convention for both plots: 2ΔLLH = 0 (the best fit) bright, unlikely dark.
+COLORMAP = "viridis_r"
+
+
 def _title(summary: SkyMapSummary) -> str:
+    """Event, best fit and areas; the calibrated 90 % area first when the summary has it."""
     meta = summary.metadata
     head = f"Run {meta.get('run_id', '?')} Event {meta.get('event_id', '?')}"
-    return (
-        f"{head}: RA {summary.ra_deg:.2f}°, Dec {summary.dec_deg:.2f}°  "
-        f"(50 %: {summary.area_50_deg2:.2f} deg², 90 %: {summary.area_90_deg2:.2f} deg²)"
-    )
+    areas = f"Wilks 50 %: {summary.area_50_deg2:.2f} deg², 90 %: {summary.area_90_deg2:.2f} deg²"
+    cal = summary.region_90_calibrated
+    if cal is not None:
+        areas = f"calibrated 90 %: {cal.area_deg2:.2f} deg²; {areas}"
+    return f"{head}: RA {summary.ra_deg:.2f}°, Dec {summary.dec_deg:.2f}°  ({areas})"
 
 
 def _to_mollweide_lon(ra: FloatArray | float) -> FloatArray:
@@ -84,7 +93,7 @@ def plot_full_sky(
         lon_edges,
         lat_edges,
         np.ma.masked_invalid(values),
-        cmap="viridis_r",
+        cmap=COLORMAP,
         vmin=0.0,
         vmax=max(top, 1e-9),
         shading="flat",
@@ -174,7 +183,7 @@ def plot_zoom(
     values = summary.skymap.values_at(ra, dec).reshape(x_g.shape)
 
     levels = [LEVEL_50, LEVEL_90]
-    styles = [("white", "-", "50 %"), ("red", "-", "90 %")]
+    styles = [("black", "-", "50 %"), ("red", "-", "90 %")]
     cal = summary.region_90_calibrated
     if cal is not None and cal.level not in levels:
         levels.append(cal.level)
@@ -189,7 +198,7 @@ def plot_zoom(
         x_g,
         y_g,
         np.ma.masked_invalid(values),
-        cmap="viridis",
+        cmap=COLORMAP,
         vmin=0.0,
         vmax=max(2 * LEVEL_3SIGMA, max(levels)),
         shading="nearest",

@@ -1,13 +1,17 @@
-"""Reconstructions registered by name (`--reco-algo`), imported on first use so that a worker loads only
-the algorithm its scan runs."""
+"""Reconstructions by name (`--reco-algo`): the names and what each needs are the contract's table
+(`skyscan_contract.recos`); here each name gets its class, imported on first use so that a worker loads
+only the algorithm its scan runs."""
 
 from __future__ import annotations
 
 import importlib
 
+from skyscan_contract.recos import RECOS, UnknownReco, reco_info
+
 from .base import Reconstruction, StartupData
 
-RECOS: dict[str, str] = {
+#: the class of each name of the contract's table (a test checks both list the same names)
+CLASSES: dict[str, str] = {
     "dummy": "skymap_scanner.recos.dummy:Dummy",
     "crash_dummy": "skymap_scanner.recos.dummy:CrashDummy",
     "pandel_spe": "skymap_scanner.recos.pandel:PandelSPE",
@@ -15,17 +19,10 @@ RECOS: dict[str, str] = {
 }
 
 
-class UnknownReco(ValueError):
-    pass
-
-
 def get_reco(name: str) -> type[Reconstruction]:
-    try:
-        module, cls = RECOS[name].split(":")
-    except KeyError:
-        raise UnknownReco(
-            f"unknown reco_algo {name!r} (available: {', '.join(sorted(RECOS))})"
-        ) from None
+    """The reconstruction class of `name`; `UnknownReco` names the choices."""
+    reco_info(name)  # UnknownReco for a name the contract does not know
+    module, cls = CLASSES[name].split(":")
     reco: type[Reconstruction] = getattr(importlib.import_module(module), cls)
     return reco
 

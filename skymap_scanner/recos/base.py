@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from ..messages import PixelTask, RecoPixelVariation, Seed
+from skyscan_contract.messages import PixelTask, RecoPixelVariation, Seed
 
 
 class StartupData(BaseModel):
@@ -30,8 +30,6 @@ class Reconstruction(ABC):
     name: ClassVar[str]
     #: position variations per pixel (the server sends this many messages per pixel)
     n_posvar: ClassVar[int] = 1
-    #: whether the event must be a pulse event (physics) or may be an i3live event (metadata only)
-    needs_pulses: ClassVar[bool] = False
 
     def __init__(self, startup: StartupData) -> None:
         self.startup = startup

@@ -7,8 +7,9 @@ import random
 import time
 from typing import Any
 
-from ..messages import PixelTask, RecoPixelVariation
-from ..settings import DummySettings
+from skyscan_contract.messages import PixelTask, RecoPixelVariation
+from skyscan_contract.settings import DummySettings
+
 from .base import Reconstruction, StartupData
 
 

@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from skyscan_contract.messages import PixelTask, RecoPixelVariation, Seed
+
 from ..events import PulseEvent, parse_event
-from ..messages import PixelTask, RecoPixelVariation, Seed
 from ..physics.coordinates import equa_to_dir
 from ..physics.hits import HitSeries
 from ..physics.linefit import linefit
@@ -35,7 +36,6 @@ def _hits(event: dict[str, Any]) -> tuple[PulseEvent, HitSeries]:
 
 class PandelMPE(Reconstruction):
     name = "pandel_mpe"
-    needs_pulses = True
     mpe: ClassVar[bool] = True
 
     def __init__(self, startup: StartupData) -> None:

@@ -5,35 +5,33 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from contextlib import AsyncExitStack, aclosing
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..messages import PixelResult, PixelTask
-from ..mq import (
-    Consumer,
-    Publisher,
-    Received,
-    delete_queues,
+from skyscan_contract.nsides import NSideProgression
+from skyscan_contract.queues import (
+    dead_letters_queue,
     from_clients_queue,
-    open_consumer,
-    open_publisher,
+    scan_queues,
     to_clients_queue,
 )
-from ..nsides import NSideProgression
+from skyscan_contract.settings import ServerSettings
+
+from ..mq import delete_queues, open_consumer, open_publisher
 from ..recos import StartupData, get_reco
-from ..settings import ServerSettings
 from ..startup import check_event_for_reco, make_startup_data, write_startup_data
+from .deadletters import DeadLetterTally
 from .progress import ProgressTracker
 from .result import result_filename
 from .scan import ClientsTimedOut, Reporter, ScanAborted, run_scan, task_factory
-from .sinks import FileSink, ReportSink, SkyDriverSink
+from .sinks import FileSink, Refused, ReportSink, SkyDriverSink
 from .state import ScanState
+from .transport import MQTransport
 
 LOG = logging.getLogger(__name__)
-ACK_BATCH = 100
 
 
 @dataclass
@@ -47,44 +45,6 @@ class ScanRequest:
     client_startup_json: Path | None = None
 
 
-class MQTransport:
-    def __init__(
-        self, publisher: Publisher, consumer: Consumer, idle_timeout_s: float, kill_switch: Any
-    ) -> None:
-        self.publisher = publisher
-        self.consumer = consumer
-        self.idle_timeout_s = idle_timeout_s
-        self.kill_switch = kill_switch
-
-    async def publish(self, tasks: list[PixelTask]) -> None:
-        await self.publisher.send_many(list(tasks))
-
-    async def results(self) -> AsyncGenerator[PixelResult, None]:
-        """Results as they arrive. Acks are batched (up to ACK_BATCH, or when no more are buffered): a
-        server that dies before acking gets the results redelivered to its successor."""
-        idle_since = time.monotonic()
-        unacked: list[Received] = []
-        while True:
-            async with aclosing(self.consumer.messages()) as messages:
-                async for msg in messages:
-                    unacked.append(msg)
-                    if len(unacked) >= ACK_BATCH or not self.consumer.has_buffered():
-                        await self.consumer.ack_all(unacked)
-                        unacked.clear()
-                    try:
-                        result = PixelResult.model_validate(msg.data)
-                    except ValueError as e:
-                        LOG.error("dropped an invalid result message: %s", e)
-                        continue
-                    yield result
-                    idle_since = time.monotonic()
-            if time.monotonic() - idle_since > self.idle_timeout_s:
-                raise ClientsTimedOut(
-                    f"no result for {self.idle_timeout_s:g}s (SKYSCAN_MQ_TIMEOUT_FROM_CLIENTS)"
-                )
-            await self.kill_switch()
-
-
 class KillSwitch:
     """Checks SkyDriver's /status at most every `interval_s`; raises ScanAborted for a deleted scan."""
 
@@ -95,6 +55,11 @@ class KillSwitch:
 
     async def __call__(self) -> None:
         if self.sink is None or time.monotonic() - self._last < self.interval_s:
+            return
+        await self.check_now()
+
+    async def check_now(self) -> None:
+        if self.sink is None:
             return
         self._last = time.monotonic()
         status = await self.sink.get_status()
@@ -127,7 +92,7 @@ async def run_server(
         else:
             raise ValueError("either SKYSCAN_SKYDRIVER_ADDRESS or an event file is needed")
         meta = check_event_for_reco(event, request.reco_algo)
-        startup = make_startup_data(scan_id, request.reco_algo, event)
+        startup = make_startup_data(scan_id, request.reco_algo, event, reco_cls)
         if request.client_startup_json is not None:
             write_startup_data(startup, request.client_startup_json)
 
@@ -176,15 +141,31 @@ async def run_server(
         publisher = await stack.enter_async_context(
             open_publisher(settings, to_clients_queue(scan_id))
         )
+        dead_letters = await stack.enter_async_context(
+            open_publisher(settings, dead_letters_queue(scan_id))
+        )
         consumer = await stack.enter_async_context(
             open_consumer(
                 settings,
                 from_clients_queue(scan_id),
+                also=[dead_letters_queue(scan_id)],
                 prefetch=settings.mq_prefetch_from_clients,
                 timeout_s=1,
             )
         )
-        transport = MQTransport(publisher, consumer, settings.mq_timeout_from_clients, kill_switch)
+        tally = DeadLetterTally()
+        transport = MQTransport(
+            scan_id,
+            publisher,
+            consumer,
+            dead_letters,
+            prefetch=settings.mq_prefetch_from_clients,
+            idle_timeout_s=settings.mq_timeout_from_clients,
+            kill_switch=kill_switch,
+            tally=tally,
+        )
+        reporter.acknowledge = transport.acknowledge
+        reporter.dead_letters = tally
         make_tasks = task_factory(
             scan_id,
             request.reco_algo,
@@ -202,8 +183,12 @@ async def run_server(
         except ClientsTimedOut:
             LOG.error("scan %s: workers stopped sending results", scan_id)
             raise
-        await reporter.send_result(state, final=True)
+        except Refused:
+            await kill_switch.check_now()  # refused because the scan was deleted: that is an abort
+            raise
+        # the final progress first: once the final result is in, SkyDriver refuses every write to the scan
         await reporter.send_progress(state, "The Skymap Scanner has finished.", urgent=True)
+        await reporter.send_result(state, final=True)
         return {
             "nsides": {n: len(p) for n, p in state.nsides_dict.items()},
             "failed": sorted(state.failed),
@@ -211,8 +196,9 @@ async def run_server(
 
 
 async def cleanup_queues(settings: ServerSettings, scan_id: str) -> None:
-    """Delete a finished scan's queues; a failure is only logged (the scan itself is done)."""
+    """Delete a scan's queues (after its final result, or when it is aborted); a failure is only logged
+    (the scan itself is done)."""
     try:
-        await delete_queues(settings, [to_clients_queue(scan_id), from_clients_queue(scan_id)])
+        await delete_queues(settings, scan_queues(scan_id))
     except Exception as e:
         LOG.warning("could not delete the queues of scan %s: %s", scan_id, e)

@@ -10,12 +10,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..nsides import NSideProgression
+from skyscan_contract.nsides import NSideProgression
+
 from .state import ScanState
 
 TIMELINE_POINTS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999, 1.0]
 WINDOW_RATIO = 0.25
 WINDOW_MIN = 400
+#: the least evidence for an ETA: this many recos received over at least this many seconds
+MIN_RECOS_FOR_ETA = 8
+MIN_SECONDS_FOR_ETA = 2.0
 
 
 def _td(seconds: float) -> str:
@@ -107,6 +111,21 @@ class ProgressTracker:
         per_nside = [state.n_sent_nside(n) or estimates[n] for n in self.progression.nsides]
         return max(sum(per_nside), sum(estimates.values()))
 
+    def time_left_range(self, remaining: int, window: int) -> tuple[float, float] | None:
+        """(low, high) seconds for `remaining` recos at the rate measured between the receipts of the last
+        `window` recos (start-up excluded), widened by two standard deviations of a Poisson count; None
+        until MIN_RECOS_FOR_ETA recos over MIN_SECONDS_FOR_ETA have arrived: no ETA from one pixel."""
+        k = min(len(self.recos) - 1, window)
+        if k < MIN_RECOS_FOR_ETA:
+            return None
+        span = self.recos[-1][3] - self.recos[-1 - k][3]
+        if span < MIN_SECONDS_FOR_ETA:
+            return None
+        rate = k / span
+        spread = 2 / math.sqrt(k)
+        high_rate, low_rate = rate * (1 + spread), rate * max(1 - spread, 0.25)
+        return remaining / high_rate, remaining / low_rate
+
     def report(self, state: ScanState, summary: str) -> dict[str, Any]:
         estimates = estimated_total_recos(self.progression, self.n_posvar)
         now = time.time()
@@ -176,6 +195,9 @@ class ProgressTracker:
                 "end": _dt(now + left),
                 "technique": technique,
             }
+            if (span := self.time_left_range(max(predicted - n, 0), window)) is not None:
+                low, high = span
+                stats["predictions"]["time left range"] = {"low": _td(low), "high": _td(high)}
         epilogue = (
             "I will report back when I start getting recos."
             if not self.recos

@@ -10,13 +10,22 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol
 
+from skyscan_contract.messages import (
+    EventMetadataBody,
+    ManifestPatchBody,
+    PixelResult,
+    PixelTask,
+    ProgressBody,
+    Seed,
+)
+
 from .. import healpix
 from ..events import EventMetadata
-from ..messages import PixelResult, PixelTask, Seed
 from ..pixels import NSidesDict, pixel_directions, positions_by_nside
+from .deadletters import DeadLetterTally
 from .progress import ProgressTracker
-from .result import build_result
-from .sinks import ReportSink
+from .result import RowCache, build_result
+from .sinks import NotDelivered, ReportSink
 from .state import DuplicateResult, ScanState, UnknownResult
 
 LOG = logging.getLogger(__name__)
@@ -30,11 +39,16 @@ class ScanAborted(RuntimeError):
     """The scan was deleted in SkyDriver (the kill switch)."""
 
 
+#: after a partial result that did not reach its sinks, the next persist is tried no sooner than this
+PERSIST_RETRY_S = 5.0
+
+
 class Transport(Protocol):
     async def publish(self, tasks: list[PixelTask]) -> None: ...
 
-    def results(self) -> AsyncIterator[PixelResult]:
-        """Results until the caller stops iterating; raises ClientsTimedOut after the idle limit."""
+    def results(self) -> AsyncIterator[PixelResult | None]:
+        """Results until the caller stops iterating; None asks the caller to persist what it collected
+        (`Reporter.persist`); raises ClientsTimedOut after the idle limit."""
         ...
 
 
@@ -69,7 +83,8 @@ def parent_seeds(
 
 
 class Reporter:
-    """Decides when to report (the original's rules) and sends to every sink."""
+    """Decides when to report (the original's rules) and sends to every sink. Once a result reached every
+    sink, `acknowledge` (the transport's) acknowledges the results it contains."""
 
     def __init__(
         self,
@@ -89,6 +104,10 @@ class Reporter:
         self._last_progress = 0.0
         self._last_result = 0.0
         self._nsides_seen: set[int] = set()
+        self._persist_retry_at = 0.0
+        self._rows = RowCache()
+        self.acknowledge: Callable[[], Awaitable[None]] | None = None
+        self.dead_letters: DeadLetterTally | None = None
 
     async def send_progress(self, state: ScanState, summary: str, *, urgent: bool = False) -> None:
         progress = self.tracker.report(state, summary)
@@ -96,22 +115,38 @@ class Reporter:
             {"nside": n, "pixel": p, "attempts": a, "error": e}
             for (n, p), (a, e) in state.failed.items()
         ]
-        body = {
-            "progress": progress,
-            "event_metadata": self.meta.to_dict(),
-            "scan_metadata": self.scan_metadata,
-        }
+        if self.dead_letters is not None:
+            progress["dead_letters"] = self.dead_letters.report()
+        body = ManifestPatchBody(
+            progress=ProgressBody.model_validate(progress),
+            event_metadata=EventMetadataBody.model_validate(self.meta.to_dict()),
+            scan_metadata=self.scan_metadata,
+        )
         for sink in self.sinks:
             await sink.progress(body, urgent=urgent)
         self._last_progress = time.monotonic()
 
-    async def send_result(self, state: ScanState, *, final: bool) -> None:
-        result = build_result(state.nsides_dict, self.meta, complete=final)
-        if not result:
-            return
-        for sink in self.sinks:
-            await sink.result(result, is_final=final, urgent=final)
-        self._last_result = time.monotonic()
+    async def send_result(self, state: ScanState, *, final: bool) -> bool:
+        """Send the result to every sink; once all have it, acknowledge what it contains. Returns
+        whether it was delivered (a partial result may not be: NotDelivered; it is tried again later)."""
+        result = build_result(state.nsides_dict, self.meta, complete=final, cache=self._rows)
+        if result:
+            try:
+                for sink in self.sinks:
+                    await sink.result(result, is_final=final, urgent=final)
+            except NotDelivered as e:
+                LOG.warning("partial result not delivered, its results stay unacknowledged: %s", e)
+                self._persist_retry_at = time.monotonic() + PERSIST_RETRY_S
+                return False
+            self._last_result = time.monotonic()
+        if self.acknowledge is not None:
+            await self.acknowledge()
+        return True
+
+    async def persist(self, state: ScanState) -> None:
+        """A partial result now (the transport has enough unacknowledged results, or a quiet moment)."""
+        if time.monotonic() >= self._persist_retry_at:
+            await self.send_result(state, final=False)
 
     async def after_sent(self, state: ScanState, n_new: int) -> None:
         await self.send_progress(
@@ -155,6 +190,8 @@ async def run_scan(
         if new:
             rng.shuffle(new)
             state.register_sent(new)
+            if state.resumed:
+                state.refresh_bins()
             tasks = make_tasks(new)
             LOG.info("sending %d pixels (%d messages)", len(new), len(tasks))
             await transport.publish(tasks)
@@ -162,6 +199,9 @@ async def run_scan(
         collected_all = False
         last_thresholded = None
         async for result in transport.results():
+            if result is None:
+                await reporter.persist(state)
+                continue
             try:
                 crossed = state.collect(result)
             except DuplicateResult:

@@ -12,19 +12,34 @@ from typing import Any, Protocol
 
 import httpx
 
+from skyscan_contract.messages import ManifestPatchBody, ResultPutBody
+
 LOG = logging.getLogger(__name__)
 
 
-class ReportSink(Protocol):
-    async def progress(self, body: dict[str, Any], *, urgent: bool) -> None: ...
+class NotDelivered(Exception):
+    """A partial result did not reach its sink (no answer, a 5xx): its results stay unacknowledged and
+    the next partial result carries them."""
 
-    async def result(self, result: dict[str, Any], *, is_final: bool, urgent: bool) -> None: ...
+
+class Refused(Exception):
+    """SkyDriver refused a result (a 4xx): trying again will not help, so the server stops (a crash: its
+    queues stay, and a restarted server resumes)."""
+
+
+class ReportSink(Protocol):
+    async def progress(self, body: ManifestPatchBody, *, urgent: bool) -> None: ...
+
+    async def result(self, result: dict[str, Any], *, is_final: bool, urgent: bool) -> None:
+        """Deliver a result; returns only once it is stored (raises NotDelivered or Refused if not)."""
+        ...
 
 
 class SkyDriverSink:
-    """PATCH /scan/{id}/manifest and PUT /scan/{id}/result. Non-urgent calls: one retry, errors logged and
-    ignored (the next report supersedes them); urgent ones (the final result) retry with backoff for up to
-    `urgent_retry_s`."""
+    """PATCH /scan/{id}/manifest and PUT /scan/{id}/result. Non-urgent calls: one retry; a failed progress
+    report is logged and ignored (the next one supersedes it), a failed partial result raises NotDelivered
+    or Refused (its results must stay unacknowledged); urgent ones (the final result) retry with backoff
+    for up to `urgent_retry_s`."""
 
     def __init__(
         self, address: str, token: str, scan_id: str, urgent_retry_s: float = 3600.0
@@ -37,7 +52,9 @@ class SkyDriverSink:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def request(self, method: str, path: str, *, json_body: Any = None, urgent: bool) -> Any:
+    async def request(
+        self, method: str, path: str, *, json_body: Any = None, urgent: bool, quiet: bool = True
+    ) -> Any:
         deadline = time.monotonic() + (self.urgent_retry_s if urgent else 0)
         attempt = 0
         while True:
@@ -58,6 +75,9 @@ class SkyDriverSink:
                 if client_error or out_of_time:
                     if urgent:
                         raise
+                    if not quiet:
+                        failure = Refused if client_error else NotDelivered
+                        raise failure(f"SkyDriver {method} {path}: {e}") from e
                     LOG.warning("SkyDriver %s %s failed (ignored): %s", method, path, e)
                     return None
                 await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()))
@@ -80,15 +100,18 @@ class SkyDriverSink:
         )
         return status
 
-    async def progress(self, body: dict[str, Any], *, urgent: bool) -> None:
-        await self.request("PATCH", f"/scan/{self.scan_id}/manifest", json_body=body, urgent=urgent)
+    async def progress(self, body: ManifestPatchBody, *, urgent: bool) -> None:
+        await self.request(
+            "PATCH", f"/scan/{self.scan_id}/manifest", json_body=body.model_dump(), urgent=urgent
+        )
 
     async def result(self, result: dict[str, Any], *, is_final: bool, urgent: bool) -> None:
         await self.request(
             "PUT",
             f"/scan/{self.scan_id}/result",
-            json_body={"skyscan_result": result, "is_final": is_final},
+            json_body=ResultPutBody(skyscan_result=result, is_final=is_final).model_dump(),
             urgent=urgent,
+            quiet=False,
         )
 
 
@@ -105,8 +128,8 @@ class FileSink:
         tmp.write_text(json.dumps(data, separators=(",", ":")))
         tmp.replace(self.output_dir / name)
 
-    async def progress(self, body: dict[str, Any], *, urgent: bool) -> None:
-        self._write("scan-manifest.json", body)
+    async def progress(self, body: ManifestPatchBody, *, urgent: bool) -> None:
+        self._write("scan-manifest.json", body.model_dump())
 
     async def result(self, result: dict[str, Any], *, is_final: bool, urgent: bool) -> None:
         if result:

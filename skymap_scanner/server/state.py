@@ -9,8 +9,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..messages import PixelResult, RecoPixelVariation
-from ..nsides import NSideProgression
+from skyscan_contract.messages import PixelResult, RecoPixelVariation
+from skyscan_contract.nsides import NSideProgression
+
 from ..pixels import NSidesDict, PixelReco, choose_pixels_to_reconstruct
 
 LOG = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class ScanState:
     _cache: dict[tuple[int, int], list[RecoPixelVariation]] = field(default_factory=dict)
     _cache_failed: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
     _bins: dict[int, float] = field(default_factory=dict)
+    #: resumed from a stored result: what the previous server sent is known only through what it stored
+    resumed: bool = False
 
     def __post_init__(self) -> None:
         self.thresholds = thresholds_for(self.progression, self.predictive_scanning_threshold)
@@ -92,7 +95,24 @@ class ScanState:
                     self.failed[(nside, pixel)] = (0, "failed before the server restarted")
                 n += 1
         self._newly_thresholded()  # remember the bins reached
+        self.resumed = n > 0
         return n
+
+    def refresh_bins(self) -> None:
+        """Re-read the threshold bins after pixels were sent again on resume: the bins computed at
+        resume counted only the stored pixels as sent (an nside looked complete), so completing the
+        re-sent pixels would never cross a threshold again, and the scan would wait for ever."""
+        self._newly_thresholded()
+
+    def _took_over(self, reco: RecoPixelVariation) -> bool:
+        """A resumed server takes a result of a task its predecessor sent (redelivered: it was not
+        acknowledged, so not persisted) instead of ignoring it and reconstructing the pixel again."""
+        known = reco.nside in self.progression.nsides and 0 <= reco.pixel < 12 * reco.nside**2
+        if not (self.resumed and known and 0 <= reco.posvar < self.n_posvar):
+            return False
+        self.sent[reco.nside].add((reco.nside, reco.pixel))
+        LOG.info("took over %s, sent before the restart", reco.id_tuple)
+        return True
 
     # -- sending ------------------------------------------------------------------------------
     def next_pixels(self, last_thresholded: int | None) -> list[tuple[int, int]]:
@@ -135,7 +155,8 @@ class ScanState:
         key = (reco.nside, reco.pixel)
         if reco.id_tuple in self.received or reco.pixel in self.nsides_dict.get(reco.nside, {}):
             raise DuplicateResult(f"already collected {reco.id_tuple}")
-        if key not in self.sent.get(reco.nside, ()) or not 0 <= reco.posvar < self.n_posvar:
+        sent = key in self.sent.get(reco.nside, ()) and 0 <= reco.posvar < self.n_posvar
+        if not sent and not self._took_over(reco):
             raise UnknownResult(f"result for {reco.id_tuple}, which was never sent")
         self.received.add(reco.id_tuple)
         variations = self._cache.setdefault(key, [])

@@ -9,25 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import socket
 import time
 from dataclasses import dataclass
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from ..messages import PixelResult, PixelTask, RecoPixelVariation
+from skyscan_contract.messages import PixelResult, PixelTask
+from skyscan_contract.queues import dead_letters_queue, from_clients_queue, to_clients_queue
+from skyscan_contract.settings import WorkerSettings
+
+from ..deadletters import dead_letter
+from ..failures import failed_result
 from ..mq import (
     Publisher,
+    QueueGone,
     Received,
-    from_clients_queue,
     open_consumer,
     open_publisher,
-    to_clients_queue,
 )
 from ..recos import StartupData
-from ..settings import WorkerSettings
 from .reco_process import RecoFailed, RecoProcess
 
 LOG = logging.getLogger(__name__)
@@ -42,30 +44,18 @@ class WorkerStats:
     failed: int = 0
 
 
-def _failed_result(task: PixelTask, error: str, worker: str) -> PixelResult:
-    nan = math.nan
-    reco = RecoPixelVariation(
-        nside=task.nside,
-        pixel=task.pixel,
-        posvar=task.posvar,
-        llh=nan,
-        e_in=nan,
-        e_tot=nan,
-        x=nan,
-        y=nan,
-        z=nan,
-        t=nan,
-        energy=nan,
-    )
-    return PixelResult(
-        reco_pixel_variation=reco,
-        runtime=0.0,
-        sent_at=task.sent_at,
-        attempts=task.attempt,
-        failed=True,
-        error=error[-2000:],
-        worker=worker,
-    )
+def read_task(msg: Received, scan_id: str) -> PixelTask | str:
+    """The task in a message, or why there is none (the message is then dead-lettered, not raised: a
+    malformed task used to kill every worker that took it)."""
+    if msg.error is not None:
+        return msg.error
+    try:
+        task = PixelTask.model_validate(msg.data)
+    except ValidationError as e:
+        return f"not a PixelTask: {e}"
+    if task.scan_id != scan_id:
+        return f"a task of scan {task.scan_id!r}, not of this worker's scan {scan_id!r}"
+    return task
 
 
 class _Worker:
@@ -102,7 +92,7 @@ class _Worker:
                 first_line,
             )
             self.stats.failed += 1
-            return self.results, _failed_result(task, str(e), self.worker_id)
+            return self.results, failed_result(task, str(e), self.worker_id)
         self.stats.done += 1
         return self.results, PixelResult(
             reco_pixel_variation=variation,
@@ -114,11 +104,12 @@ class _Worker:
 
 
 async def run_worker(settings: WorkerSettings, startup: StartupData) -> WorkerStats:
-    """Consume pixels of one scan until none arrives for `worker_idle_timeout_s`.
+    """Consume pixels of one scan until none arrives for `worker_idle_timeout_s`, or the scan's queue is
+    deleted (the scan ended).
 
     Publishing a pixel's outcome and acknowledging its message run in the background while the next pixel
     is reconstructed (at most `worker_prefetch` in flight), so the broker's confirm round trip is off the
-    critical path; the order publish-then-ack is kept for every pixel."""
+    critical path; the order publish-then-ack is kept for every pixel, and for every dead letter."""
     reco = RecoProcess(startup)
     reco.start()
     worker = _Worker(settings, reco)
@@ -132,35 +123,50 @@ async def run_worker(settings: WorkerSettings, startup: StartupData) -> WorkerSt
             ) as sub,
             open_publisher(settings, from_clients_queue(scan_id)) as results,
             open_publisher(settings, to_clients_queue(scan_id)) as retries,
+            open_publisher(settings, dead_letters_queue(scan_id)) as dead_letters,
         ):
             worker.results, worker.retries = results, retries
 
-            async def finish(
-                target: Publisher, out: BaseModel, msg: Received, task: PixelTask
-            ) -> None:
+            async def finish(target: Publisher, out: BaseModel, msg: Received, what: str) -> None:
                 await target.send(out)
                 await sub.ack(msg)
-                LOG.debug("acked pixel %s", task.id_tuple)
+                LOG.debug("acked pixel %s", what)
 
-            while time.monotonic() - idle_since < settings.worker_idle_timeout_s:
-                if (
-                    time.monotonic() - idle_since > QUEUE_CHECK_AFTER_IDLE_S
-                    and not await sub.queue_exists()
-                ):
-                    LOG.info("the scan's queue is gone (the scan ended): exiting")
-                    break
-                async for msg in sub.messages():
-                    task = PixelTask.model_validate(msg.data)
-                    LOG.debug("got pixel %s (attempt %d)", task.id_tuple, task.attempt)
-                    target, out = await worker.process(task)
-                    for done in [t for t in in_flight if t.done()]:
-                        in_flight.discard(done)
-                        done.result()  # a failed publish/ack ends the worker; the broker redelivers
-                    in_flight.add(asyncio.create_task(finish(target, out, msg, task)))
-                    idle_since = time.monotonic()
-                if in_flight:
-                    await asyncio.gather(*in_flight)
-                    in_flight.clear()
+            async def discard(msg: Received, reason: str) -> None:
+                await dead_letter(dead_letters, msg, reason)
+                await sub.ack(msg)
+
+            def settle_in_background(work: asyncio.Task[None]) -> None:
+                for done in [t for t in in_flight if t.done()]:
+                    in_flight.discard(done)
+                    done.result()  # a failed publish/ack ends the worker; the broker redelivers
+                in_flight.add(work)
+
+            try:
+                while time.monotonic() - idle_since < settings.worker_idle_timeout_s:
+                    if (
+                        time.monotonic() - idle_since > QUEUE_CHECK_AFTER_IDLE_S
+                        and not await sub.queue_exists()
+                    ):
+                        raise QueueGone(to_clients_queue(scan_id))
+                    async for msg in sub.messages():
+                        idle_since = time.monotonic()
+                        task = read_task(msg, scan_id)
+                        if isinstance(task, str):
+                            settle_in_background(asyncio.create_task(discard(msg, task)))
+                            continue
+                        LOG.debug("got pixel %s (attempt %d)", task.id_tuple, task.attempt)
+                        target, out = await worker.process(task)
+                        settle_in_background(
+                            asyncio.create_task(finish(target, out, msg, str(task.id_tuple)))
+                        )
+                        idle_since = time.monotonic()
+                    if in_flight:
+                        await asyncio.gather(*in_flight)
+                        in_flight.clear()
+            except QueueGone:
+                LOG.info("the scan's queue is gone (the scan ended): exiting")
+                await asyncio.gather(*in_flight, return_exceptions=True)
     finally:
         reco.kill()
     LOG.info("worker exiting: %s", worker.stats)

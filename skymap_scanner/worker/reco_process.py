@@ -1,5 +1,9 @@
 """Runs reconstructions in a child process so that a per-pixel timeout can really stop the work (a thread
-cannot be killed). The child lives across pixels, so the per-pixel cost is one pipe round trip."""
+cannot be killed). The child lives across pixels, so the per-pixel cost is one pipe round trip.
+
+A pixel's clock starts once the child has said it is ready (its imports and the reconstruction's set-up
+done): on a loaded machine, starting a child after a timeout killed the previous one can take longer than
+a short pixel timeout, and that time is not the next pixel's fault."""
 
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ import time
 import traceback
 from typing import Any
 
-from ..messages import PixelTask, RecoPixelVariation
+from skyscan_contract.messages import PixelTask, RecoPixelVariation
+
 from ..recos import StartupData, get_reco
 
 LOG = logging.getLogger(__name__)
@@ -25,13 +30,22 @@ class RecoTimeout(RecoFailed):
     """The reconstruction ran past the per-pixel timeout and was killed."""
 
 
+#: how long a starting child may take to get ready (imports, reading the event) before it counts as failed
+STARTUP_TIMEOUT_S = 300.0
+
+
 def _child_main(conn: multiprocessing.connection.Connection, startup_json: str) -> None:
-    startup = StartupData.model_validate_json(startup_json)
-    reco = get_reco(startup.reco_algo)(startup)
+    try:
+        startup = StartupData.model_validate_json(startup_json)
+        reco = get_reco(startup.reco_algo)(startup)
+    except Exception as e:  # e.g. an event the reconstruction cannot read: the worker reports it
+        conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}"))
+        return
+    conn.send(("ready", ""))
     while True:
         try:
             task_json = conn.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # the worker is gone (a kill resets the pipe)
             return
         try:
             result = reco.reconstruct(PixelTask.model_validate_json(task_json))
@@ -49,6 +63,7 @@ class RecoProcess:
         self._ctx = multiprocessing.get_context("spawn")
         self._proc: Any = None
         self._conn: multiprocessing.connection.Connection | None = None
+        self._ready = False
 
     def start(self) -> None:
         """Start the child now (it imports the reconstruction while the worker connects)."""
@@ -63,6 +78,7 @@ class RecoProcess:
         self._proc.start()
         child.close()
         self._conn = parent
+        self._ready = False
 
     def kill(self) -> None:
         if self._proc is not None and self._proc.is_alive():
@@ -70,7 +86,7 @@ class RecoProcess:
             self._proc.join(5)
         if self._conn is not None:
             self._conn.close()
-        self._proc, self._conn = None, None
+        self._proc, self._conn, self._ready = None, None, False
 
     async def _readable(self, timeout_s: float) -> bool:
         """Wait until the child has answered (the pipe is readable), without a thread hop."""
@@ -94,11 +110,33 @@ class RecoProcess:
         finally:
             loop.remove_reader(fd)
 
+    def _receive(self) -> tuple[str, str]:
+        assert self._conn is not None
+        try:
+            status, payload = self._conn.recv()
+        except (EOFError, ConnectionResetError) as e:
+            self.kill()
+            raise RecoFailed(f"reconstruction process died: {e!r}") from e
+        return str(status), str(payload)
+
+    async def _wait_ready(self) -> None:
+        """Wait for a (re)started child to finish its set-up; its failure is the pixel's failure."""
+        if not await self._readable(STARTUP_TIMEOUT_S):
+            self.kill()
+            raise RecoTimeout(f"the reconstruction did not start within {STARTUP_TIMEOUT_S:g}s")
+        status, payload = self._receive()
+        if status != "ready":
+            self.kill()
+            raise RecoFailed(payload)
+        self._ready = True
+
     async def run(
         self, task: PixelTask, timeout_s: float, tick_s: float
     ) -> tuple[RecoPixelVariation, float]:
         """Reconstruct, waking every `tick_s` to check the deadline. Returns (result, runtime)."""
         self.start()
+        if not self._ready:
+            await self._wait_ready()
         assert self._conn is not None
         start = time.monotonic()
         self._conn.send(task.model_dump_json())
@@ -109,11 +147,7 @@ class RecoProcess:
                 raise RecoTimeout(f"[Timeout-Error] timed out after {timeout_s:g}s")
             if await self._readable(min(tick_s, remaining)):
                 break
-        try:
-            status, payload = self._conn.recv()
-        except (EOFError, ConnectionResetError) as e:
-            self.kill()
-            raise RecoFailed(f"reconstruction process died: {e!r}") from e
+        status, payload = self._receive()
         runtime = time.monotonic() - start
         if status == "ok":
             return RecoPixelVariation.model_validate_json(payload), runtime

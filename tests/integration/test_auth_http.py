@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import tornado.httpserver
 import tornado.testing
@@ -18,13 +19,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from skydriver.auth import (
     AUTHENTICATION_FAILED,
     AUTHORIZATION_FAILED,
+    SCAN_ID_CLAIM,
     Authenticator,
     LocalKeyAuthenticator,
     Principal,
     Role,
     requires,
 )
-from skydriver.errors import SkyDriverError
+from skyscan_contract.errors import SkyDriverError
 
 
 class Handler(tornado.web.RequestHandler):
@@ -109,17 +111,36 @@ def assert_forbidden(response: httpx.Response, message: str, token: str | None =
 async def test_missing_and_invalid_tokens(
     client: httpx.AsyncClient, auth: LocalKeyAuthenticator
 ) -> None:
-    assert_forbidden(await client.get("/"), AUTHENTICATION_FAILED)
+    assert_forbidden(await client.get("/"), f"{AUTHENTICATION_FAILED}: no token")
     assert_forbidden(
-        await client.get("/", headers={"Authorization": "Basic x"}), AUTHENTICATION_FAILED
+        await client.get("/", headers={"Authorization": "Basic x"}),
+        f"{AUTHENTICATION_FAILED}: malformed token",
+    )
+    assert_forbidden(
+        await client.get("/", headers=bearer("not.a.jwt")),
+        f"{AUTHENTICATION_FAILED}: malformed token",
     )
     stranger = LocalKeyAuthenticator(Ed25519PrivateKey.generate())
     forged = stranger.issue_token(Role.USER, subject="mallory", ttl_s=60)
-    assert_forbidden(await client.get("/", headers=bearer(forged)), AUTHENTICATION_FAILED, forged)
+    assert_forbidden(
+        await client.get("/", headers=bearer(forged)),
+        f"{AUTHENTICATION_FAILED}: bad signature",
+        forged,
+    )
     assert_forbidden(
         await client.patch("/scan/abc/manifest", headers=bearer(forged), json={}),
-        AUTHENTICATION_FAILED,
+        f"{AUTHENTICATION_FAILED}: bad signature",
         forged,
+    )
+    claims = jwt.decode(
+        auth.issue_token(Role.USER, subject="late", ttl_s=60), options={"verify_signature": False}
+    )
+    claims["exp"] = claims["iat"] - 3600
+    expired = jwt.encode(claims, auth._private_key, algorithm="EdDSA", headers={"kid": auth.key_id})
+    assert_forbidden(
+        await client.get("/", headers=bearer(expired)),
+        f"{AUTHENTICATION_FAILED}: expired token",
+        expired,
     )
 
 
@@ -133,7 +154,7 @@ async def test_roles_and_scan_scope(client: httpx.AsyncClient, auth: LocalKeyAut
     assert response.json() == {"scan_id": "abc", "subject": "alice"}
     assert_forbidden(
         await client.patch("/scan/abc/manifest", headers=bearer(user), json={}),
-        AUTHORIZATION_FAILED,
+        f"{AUTHORIZATION_FAILED}: wrong role",
         user,
     )
 
@@ -141,7 +162,28 @@ async def test_roles_and_scan_scope(client: httpx.AsyncClient, auth: LocalKeyAut
     assert response.json() == {"scan_id": "abc", "patched": True}
     assert_forbidden(
         await client.patch("/scan/other/manifest", headers=bearer(scanner), json={}),
-        AUTHORIZATION_FAILED,
+        f"{AUTHORIZATION_FAILED}: wrong scan",
         scanner,
     )
-    assert_forbidden(await client.get("/", headers=bearer(scanner)), AUTHORIZATION_FAILED, scanner)
+    assert_forbidden(
+        await client.get("/", headers=bearer(scanner)),
+        f"{AUTHORIZATION_FAILED}: wrong role",
+        scanner,
+    )
+
+
+async def test_audit_15_null_scope_is_refused_over_http(
+    client: httpx.AsyncClient, auth: LocalKeyAuthenticator
+) -> None:
+    """A system token whose scan scope is null gets 403 `authentication failed` on another scan's route (it was
+    read as unscoped, so the request passed)."""
+    scoped = auth.issue_token(Role.SYSTEM, subject="scanner", ttl_s=60, scan_id="abc")
+    claims = jwt.decode(scoped, options={"verify_signature": False})
+    claims[SCAN_ID_CLAIM] = None
+    null_scope = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    for path in ("/scan/other/manifest", "/scan/abc/manifest"):
+        assert_forbidden(
+            await client.patch(path, headers=bearer(null_scope), json={}),
+            f"{AUTHENTICATION_FAILED}: malformed token",
+            null_scope,
+        )

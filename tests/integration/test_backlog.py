@@ -36,7 +36,11 @@ def started() -> list[str]:
 async def test_realtime_first_then_priority_then_age(tmp_path: Path) -> None:
     HeldLauncher.started = []
     async with running_skydriver(
-        tmp_path, {"held": HeldLauncher}, launcher="held", max_running_scans=1
+        tmp_path,
+        {"held": HeldLauncher},
+        launcher="held",
+        max_running_scans=1,
+        realtime_users=["test-user"],  # the test token's subject may use the realtime lane
     ) as sky:
         async with httpx.AsyncClient(base_url=sky.settings.url, headers=headers(sky)) as client:
             a = await post(client)
@@ -81,7 +85,7 @@ async def test_a_dead_runners_claim_is_revived(tmp_path: Path) -> None:
         finally:
             await db.close()
         claimed_at = time.time()
-        assert entry is not None and entry["scan_id"] == b and entry["next_attempt"] == 1
+        assert entry is not None and entry.scan_id == b and entry.next_attempt == 1
         second = await start_test_skydriver(
             tmp_path,
             {"held": HeldLauncher},

@@ -1,5 +1,5 @@
 """The client library and CLI against the real SkyDriver (in-process, with its backlog runner and local
-launcher, FerretDB and RabbitMQ): small dummy scans launched, followed and fetched through `skydriver.client`.
+launcher, FerretDB and RabbitMQ): small dummy scans launched, followed and fetched through `skydriver_client`.
 
 The server runs on the test's event loop, so the blocking `Client` and the CLI run in a worker thread.
 
@@ -20,7 +20,7 @@ import pytest
 from skyreader import SkyScanResult
 
 from skydriver.app import SkyDriver
-from skydriver.client import (
+from skydriver_client import (
     AsyncClient,
     Client,
     Forbidden,
@@ -32,7 +32,7 @@ from skydriver.client import (
     ScanStatus,
     Workforce,
 )
-from skydriver.client._cli import main
+from skydriver_client._cli import main
 from tests.conftest import headers
 from tests.helpers import DEMO_EVENT
 
@@ -170,7 +170,8 @@ async def test_async_client_launches_waits_and_fetches_the_result(skydriver: Sky
 async def test_cli_submit_wait_json_then_status_and_result(
     skydriver: SkyDriver, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    argv = cli_argv(skydriver, "scan", "submit", str(DEMO_EVENT), "--nsides", "1:0", "2:12")
+    argv = cli_argv(skydriver, "scan", "submit", str(DEMO_EVENT), "--reco-algo", "dummy")
+    argv += ["--nsides", "1:0", "2:12"]
     argv += ["--cluster", "local:2", "--env", "SKYSCAN_DUMMY_SLEEP_S=0.02", "--poll-s", "0.2"]
     argv += ["--max-pixel-reco-time", "30", "--wait", "--json"]
     assert await in_thread(lambda: main(argv)) == 0
@@ -226,7 +227,9 @@ async def test_find_by_event(skydriver: SkyDriver) -> None:
     def flow() -> None:
         with user_client(skydriver) as sd:
             scan_id = launch_small(sd).scan_id
-            sd.wait(scan_id, poll_s=0.2, timeout_s=WAIT_S)  # event_metadata comes from the scanner
+            # found at once: SkyDriver stores the event's metadata at submit, not when a scanner starts
+            assert scan_id in [m.scan_id for m in sd.find_by_event(RUN_ID, EVENT_ID)]
+            sd.wait(scan_id, poll_s=0.2, timeout_s=WAIT_S)
             found = sd.find_by_event(RUN_ID, EVENT_ID)
             assert scan_id in [m.scan_id for m in found]
             assert found[0].event_metadata and found[0].event_metadata["run_id"] == RUN_ID

@@ -11,18 +11,17 @@ import sys
 import uuid
 from pathlib import Path
 
-from skymap_scanner.messages import PixelResult, PixelTask, Seed
 from skymap_scanner.mq import (
     RECONNECT_INTERVAL_S,
     delete_queues,
-    from_clients_queue,
     open_consumer,
     open_publisher,
     queue_depth,
-    to_clients_queue,
 )
 from skymap_scanner.recos import StartupData
-from skymap_scanner.settings import BrokerSettings
+from skyscan_contract.messages import PixelResult, PixelTask, Seed
+from skyscan_contract.queues import from_clients_queue, scan_queues, to_clients_queue
+from skyscan_contract.settings import BrokerSettings
 from tests.helpers import DEMO_EVENT
 
 
@@ -87,7 +86,7 @@ async def test_long_reconstruction_outlives_heartbeats(tmp_path: Path) -> None:
     finally:
         if worker.returncode is None:
             worker.kill()
-        await delete_queues(broker, [to_clients_queue(scan_id), from_clients_queue(scan_id)])
+        await delete_queues(broker, scan_queues(scan_id))
 
 
 async def test_a_consumer_sees_its_queue_deleted() -> None:

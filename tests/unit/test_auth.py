@@ -32,6 +32,7 @@ from skydriver.auth import (
     SCAN_ID_CLAIM,
     Authenticator,
     AuthSettings,
+    DenialReason,
     KeyFileError,
     LocalKeyAuthenticator,
     OpenIDAuthenticator,
@@ -45,7 +46,8 @@ from skydriver.auth import (
     roles_from_claims,
     undeclared_methods,
 )
-from skydriver.errors import Forbidden
+from skydriver.auth.settings import key_file
+from skyscan_contract.errors import Forbidden
 
 ISSUER = "https://keycloak.example.test/auth/realms/IceCube"
 
@@ -96,13 +98,20 @@ def hs256(claims: dict[str, Any], secret: bytes) -> str:
 
 
 async def assert_authentication_fails(
-    authenticator: Authenticator, header: str | None, caplog: pytest.LogCaptureFixture
+    authenticator: Authenticator,
+    header: str | None,
+    caplog: pytest.LogCaptureFixture,
+    reason: DenialReason | None = None,
 ) -> None:
+    """Refused with `authentication failed: <reason>` (`reason`, if given, else any of the fixed ones)."""
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="skydriver.auth"):
         with pytest.raises(Forbidden) as info:
             await authenticator.authenticate(header)
-    assert info.value.message == AUTHENTICATION_FAILED
+    prefix, _, said = info.value.message.partition(": ")
+    assert prefix == AUTHENTICATION_FAILED and said in set(DenialReason), info.value.message
+    if reason is not None:
+        assert said == reason, info.value.message
     assert info.value.status == 403
     assert any(r.getMessage().startswith("authentication failed:") for r in caplog.records)
     secret = (header or "").split()[-1] if header and header.strip() else None
@@ -202,33 +211,69 @@ async def test_authentication_failures(
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    headers: dict[str, str | None] = {
-        "missing header": None,
-        "empty header": "",
-        "basic auth": "Basic x",
-        "basic with token": "Basic " + auth.issue_token(Role.USER, subject="a", ttl_s=60),
-        "no scheme": auth.issue_token(Role.USER, subject="a", ttl_s=60),
-        "bearer only": "Bearer",
-        "extra part": "Bearer a b",
-        "garbage": "Bearer not.a.jwt-at-all",
-        "expired": f"Bearer {sign(key, iat=now - 7200, exp=now - 3600)}",
-        "not yet valid": f"Bearer {sign(key, nbf=now + 3600)}",
-        "wrong audience": f"Bearer {sign(key, aud='someone-else')}",
-        "no audience": f"Bearer {sign(key, aud=None)}",
-        "wrong issuer": f"Bearer {sign(key, iss='elsewhere')}",
-        "no exp": f"Bearer {sign(key, exp=None)}",
-        "no sub": f"Bearer {sign(key, sub=None)}",
-        "other key": f"Bearer {other.issue_token(Role.USER, subject='a', ttl_s=60)}",
-        "unsigned (alg none)": "Bearer " + jwt.encode(claims_of(sign(key)), "", "none"),
-        "HS256 keyed with the public key": f"Bearer {hs256(claims_of(sign(key)), public_pem)}",
-        "scan scope not a string": f"Bearer {sign(key, **{SCAN_ID_CLAIM: ['a', 'b']})}",
-        "huge": "Bearer " + "a" * 20000,
+    why = DenialReason
+    headers: dict[str, tuple[str | None, DenialReason]] = {
+        "missing header": (None, why.NO_TOKEN),
+        "empty header": ("", why.NO_TOKEN),
+        "basic auth": ("Basic x", why.MALFORMED),
+        "basic with token": (
+            "Basic " + auth.issue_token(Role.USER, subject="a", ttl_s=60),
+            why.MALFORMED,
+        ),
+        "no scheme": (auth.issue_token(Role.USER, subject="a", ttl_s=60), why.MALFORMED),
+        "bearer only": ("Bearer", why.MALFORMED),
+        "extra part": ("Bearer a b", why.MALFORMED),
+        "garbage": ("Bearer not.a.jwt-at-all", why.MALFORMED),
+        "expired": (f"Bearer {sign(key, iat=now - 7200, exp=now - 3600)}", why.EXPIRED),
+        "not yet valid": (f"Bearer {sign(key, nbf=now + 3600)}", why.NOT_YET_VALID),
+        "wrong audience": (f"Bearer {sign(key, aud='someone-else')}", why.WRONG_AUDIENCE),
+        "no audience": (f"Bearer {sign(key, aud=None)}", why.MALFORMED),
+        "wrong issuer": (f"Bearer {sign(key, iss='elsewhere')}", why.WRONG_ISSUER),
+        "no exp": (f"Bearer {sign(key, exp=None)}", why.MALFORMED),
+        "no sub": (f"Bearer {sign(key, sub=None)}", why.MALFORMED),
+        "other key": (
+            f"Bearer {other.issue_token(Role.USER, subject='a', ttl_s=60)}",
+            why.BAD_SIGNATURE,
+        ),
+        "unsigned (alg none)": (
+            "Bearer " + jwt.encode(claims_of(sign(key)), "", "none"),
+            why.MALFORMED,
+        ),
+        "HS256 keyed with the public key": (
+            f"Bearer {hs256(claims_of(sign(key)), public_pem)}",
+            why.MALFORMED,
+        ),
+        "scan scope not a string": (
+            f"Bearer {sign(key, **{SCAN_ID_CLAIM: ['a', 'b']})}",
+            why.MALFORMED,
+        ),
+        "huge": ("Bearer " + "a" * 20000, why.MALFORMED),
     }
-    for name, header in headers.items():
+    for name, (header, reason) in headers.items():
         try:
-            await assert_authentication_fails(auth, header, caplog)
+            await assert_authentication_fails(auth, header, caplog, reason)
         except AssertionError as e:
             raise AssertionError(f"case {name!r}: {e}") from e
+
+
+@pytest.mark.parametrize("scope", [None, "", 0, False, [], ["aaa"], {}, {"id": "aaa"}])
+async def test_audit_15_null_scope_is_refused(
+    auth: LocalKeyAuthenticator, caplog: pytest.LogCaptureFixture, scope: object
+) -> None:
+    """A scan-scope claim that is present must name a scan. A null (or any non-string) is refused, never read
+    as an unscoped token."""
+    claims = claims_of(auth.issue_token(Role.SYSTEM, subject="scanner", ttl_s=60))
+    claims[SCAN_ID_CLAIM] = scope
+    token = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    await assert_authentication_fails(auth, f"Bearer {token}", caplog)
+    assert any(SCAN_ID_CLAIM in r.getMessage() for r in caplog.records)
+    # controls: the same token scoped to a scan, and without the claim
+    claims[SCAN_ID_CLAIM] = "aaa"
+    scoped = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    assert (await auth.authenticate(f"Bearer {scoped}")).scan_id == "aaa"
+    del claims[SCAN_ID_CLAIM]
+    unscoped = jwt.encode(claims, auth._private_key, algorithm="EdDSA")
+    assert (await auth.authenticate(f"Bearer {unscoped}")).scan_id is None
 
 
 async def test_small_clock_skew_is_tolerated(auth: LocalKeyAuthenticator) -> None:
@@ -305,13 +350,7 @@ def openid_authenticator(
     """Keys taken from a JWKS document, as the provider's `jwks_uri` would serve it."""
     jwk = jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key(), as_dict=True)
     jwks = {"keys": [{**jwk, "kid": "kc-1", "use": "sig", "alg": "RS256"}]}
-    discovery = {
-        "issuer": ISSUER,
-        "jwks_uri": f"{ISSUER}/protocol/openid-connect/certs",
-        "token_endpoint": f"{ISSUER}/protocol/openid-connect/token",
-    }
-    keys = {str(k.key_id): k.key for k in jwt.PyJWKSet.from_dict(jwks).keys}
-    return OpenIDAuthenticator(ISSUER, audience=audience, provider_info=discovery, public_keys=keys)
+    return OpenIDAuthenticator(ISSUER, audience=audience, jwks=jwks)
 
 
 def keycloak_token(rsa_key: RSAPrivateKey, kid: str | None = "kc-1", **overrides: Any) -> str:
@@ -346,28 +385,37 @@ async def test_openid_valid_token(rsa_key: RSAPrivateKey) -> None:
 async def test_openid_rejections(rsa_key: RSAPrivateKey, caplog: pytest.LogCaptureFixture) -> None:
     auth = openid_authenticator(rsa_key)
     now = int(time.time())
-    for header in [
-        None,
-        "Basic x",
-        f"Bearer {keycloak_token(rsa_key, aud='other-service')}",
-        f"Bearer {keycloak_token(rsa_key, exp=now - 3600, iat=now - 7200)}",
-        f"Bearer {keycloak_token(rsa_key, kid='unknown-kid')}",
-        f"Bearer {keycloak_token(rsa_key, kid=None)}",
-        f"Bearer {keycloak_token(generate_private_key(65537, 2048))}",  # same kid, other key
-        f"Bearer {LocalKeyAuthenticator(Ed25519PrivateKey.generate()).issue_token(Role.USER, subject='a', ttl_s=60)}",
-        "Bearer garbage",
+    why = DenialReason
+    local = LocalKeyAuthenticator(Ed25519PrivateKey.generate())
+    for header, reason in [
+        (None, why.NO_TOKEN),
+        ("Basic x", why.MALFORMED),
+        (f"Bearer {keycloak_token(rsa_key, aud='other-service')}", why.WRONG_AUDIENCE),
+        (
+            f"Bearer {keycloak_token(rsa_key, iss='https://evil.example/auth/realms/IceCube')}",
+            why.WRONG_ISSUER,
+        ),
+        (f"Bearer {keycloak_token(rsa_key, iss=ISSUER + '/')}", why.WRONG_ISSUER),
+        (f"Bearer {keycloak_token(rsa_key, exp=now - 3600, iat=now - 7200)}", why.EXPIRED),
+        (f"Bearer {keycloak_token(rsa_key, kid='unknown-kid')}", why.UNKNOWN_KEY),
+        (f"Bearer {keycloak_token(rsa_key, kid=None)}", why.MALFORMED),
+        # same kid, other key
+        (f"Bearer {keycloak_token(generate_private_key(65537, 2048))}", why.BAD_SIGNATURE),
+        (f"Bearer {local.issue_token(Role.USER, subject='a', ttl_s=60)}", why.MALFORMED),
+        ("Bearer garbage", why.MALFORMED),
     ]:
-        await assert_authentication_fails(auth, header, caplog)
+        await assert_authentication_fails(auth, header, caplog, reason)
 
 
 async def test_openid_construction_does_no_io_and_unreachable_provider_denies(
     caplog: pytest.LogCaptureFixture, rsa_key: RSAPrivateKey
 ) -> None:
-    # nothing is fetched here (the socket guard would make a fetch fail loudly, not hang)
+    # nothing is fetched here: the socket guard would make construction raise
     auth = OpenIDAuthenticator("http://127.0.0.1:9/auth/realms/IceCube")
-    assert auth._validator is None
     # the first request tries discovery, which fails: the caller gets a 403, not a 500
-    await assert_authentication_fails(auth, f"Bearer {keycloak_token(rsa_key)}", caplog)
+    with caplog.at_level(logging.WARNING, logger="skydriver.auth"):
+        await assert_authentication_fails(auth, f"Bearer {keycloak_token(rsa_key)}", caplog)
+    assert any("fetching keys failed" in r.getMessage() for r in caplog.records)
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -376,15 +424,17 @@ async def test_openid_construction_does_no_io_and_unreachable_provider_denies(
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert AuthSettings().mode == "local"
     assert AuthSettings().audience == "skydriver"
-    assert AuthSettings().key_file == Path(".state/skydriver/auth/signing-key.pem")
+    # by default the key is in SkyDriver's state directory, wherever the command runs
+    assert AuthSettings().key_file is None
+    assert key_file(AuthSettings(), tmp_path / "state") == tmp_path / "state/auth/signing-key.pem"
     monkeypatch.setenv("SKYDRIVER_AUTH_KEY_FILE", str(tmp_path / "k.pem"))
     monkeypatch.setenv("SKYDRIVER_AUTH_SYSTEM_TOKEN_TTL_S", "3600")
     settings = AuthSettings()
     assert settings.key_file == tmp_path / "k.pem"
     assert settings.system_token_ttl_s == 3600
-    authenticator = build_authenticator(settings)
+    authenticator = build_authenticator(settings, tmp_path / "state")
     assert isinstance(authenticator, LocalKeyAuthenticator)
-    assert (tmp_path / "k.pem").exists()
+    assert (tmp_path / "k.pem").exists() and not (tmp_path / "state").exists()
 
 
 def test_openid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -393,9 +443,37 @@ def test_openid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         AuthSettings()
     monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_URL", ISSUER)
     monkeypatch.setenv("SKYDRIVER_AUTH_AUDIENCE", "skydriver-dev")
-    authenticator = build_authenticator(AuthSettings())
+    authenticator = build_authenticator(AuthSettings(), Path("/nonexistent"))
     assert isinstance(authenticator, OpenIDAuthenticator)
     assert authenticator.audience == "skydriver-dev"
+    assert authenticator.issuer == ISSUER
+    assert authenticator.leeway_s == 30.0
+    assert (authenticator.keys.fetch_timeout_s, authenticator.keys.lifespan_s) == (5.0, 600.0)
+    assert authenticator.keys.refresh_min_interval_s == 10.0
+    assert authenticator.keys.unknown_kid_ttl_s == 60.0
+    monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_FETCH_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_KEYS_LIFESPAN_S", "120")
+    monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_REFRESH_MIN_INTERVAL_S", "30")
+    monkeypatch.setenv("SKYDRIVER_AUTH_OPENID_UNKNOWN_KID_TTL_S", "0")
+    authenticator = build_authenticator(AuthSettings(), Path("/nonexistent"))
+    assert isinstance(authenticator, OpenIDAuthenticator)
+    keys = authenticator.keys
+    assert (keys.fetch_timeout_s, keys.lifespan_s, keys.refresh_min_interval_s) == (
+        2.5,
+        120.0,
+        30.0,
+    )
+    assert keys.unknown_kid_ttl_s == 0.0
+    for name, bad in [
+        ("SKYDRIVER_AUTH_OPENID_FETCH_TIMEOUT_S", "0"),
+        ("SKYDRIVER_AUTH_OPENID_REFRESH_MIN_INTERVAL_S", "0"),
+        ("SKYDRIVER_AUTH_OPENID_URL", "keycloak.example.test/realms/IceCube"),
+    ]:
+        with monkeypatch.context() as m:
+            m.setenv(name, bad)
+            field = name.removeprefix("SKYDRIVER_AUTH_").lower()
+            with pytest.raises(ValidationError, match=f"(?i){field}"):
+                AuthSettings()
     monkeypatch.setenv("SKYDRIVER_AUTH_MODE", "nobody")
     with pytest.raises(ValidationError):
         AuthSettings()
@@ -440,6 +518,11 @@ def tokens(auth: LocalKeyAuthenticator) -> Iterator[dict[str, str]]:
     }
 
 
+NO_TOKEN = f"{AUTHENTICATION_FAILED}: {DenialReason.NO_TOKEN}"
+WRONG_ROLE = f"{AUTHORIZATION_FAILED}: {DenialReason.WRONG_ROLE}"
+WRONG_SCAN = f"{AUTHORIZATION_FAILED}: {DenialReason.WRONG_SCAN}"
+
+
 async def call(handler: FakeHandler, method: str, **kwargs: str) -> Any:
     return await getattr(handler, method)(**kwargs)
 
@@ -447,19 +530,19 @@ async def call(handler: FakeHandler, method: str, **kwargs: str) -> Any:
 @pytest.mark.parametrize(
     ("who", "method", "kwargs", "outcome"),
     [
-        (None, "post", {}, AUTHENTICATION_FAILED),
-        (None, "get", {"scan_id": "aaa"}, AUTHENTICATION_FAILED),
+        (None, "post", {}, NO_TOKEN),
+        (None, "get", {"scan_id": "aaa"}, NO_TOKEN),
         ("user", "post", {}, "launched"),
         ("user", "get", {"scan_id": "aaa"}, "aaa"),
-        ("user", "patch", {"scan_id": "aaa"}, AUTHORIZATION_FAILED),
-        ("system", "post", {}, AUTHORIZATION_FAILED),
+        ("user", "patch", {"scan_id": "aaa"}, WRONG_ROLE),
+        ("system", "post", {}, WRONG_ROLE),
         ("system", "get", {"scan_id": "bbb"}, "bbb"),
         ("system", "patch", {"scan_id": "bbb"}, "bbb"),
         ("scan_a", "patch", {"scan_id": "aaa"}, "aaa"),
         ("scan_a", "get", {"scan_id": "aaa"}, "aaa"),
-        ("scan_a", "patch", {"scan_id": "bbb"}, AUTHORIZATION_FAILED),
-        ("scan_a", "get", {"scan_id": "bbb"}, AUTHORIZATION_FAILED),
-        ("scan_a", "post", {}, AUTHORIZATION_FAILED),
+        ("scan_a", "patch", {"scan_id": "bbb"}, WRONG_SCAN),
+        ("scan_a", "get", {"scan_id": "bbb"}, WRONG_SCAN),
+        ("scan_a", "post", {}, WRONG_ROLE),
     ],
 )
 async def test_requires(
@@ -473,7 +556,7 @@ async def test_requires(
 ) -> None:
     handler = FakeHandler(auth, f"Bearer {tokens[who]}" if who else None)
     with caplog.at_level(logging.INFO, logger="skydriver.auth"):
-        if outcome in (AUTHENTICATION_FAILED, AUTHORIZATION_FAILED):
+        if outcome in (NO_TOKEN, WRONG_ROLE, WRONG_SCAN):
             with pytest.raises(Forbidden) as info:
                 await call(handler, method, **kwargs)
             assert info.value.message == outcome

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-import skydriver.client
-from skydriver.client import (
+import skydriver_client
+from skydriver_client import (
     AsyncClient,
     Client,
     Forbidden,
@@ -127,7 +127,12 @@ def report(done1: int, done2: int, gen2: int, finished: bool = False) -> dict[st
             "rate": {"all recos": {"wall time": {"mean reco": "0:00:00.250000"}}},
             "end": "",
             "finished": finished,
-            "predictions": {"time left": "0:01:02.500000"} if not finished else {},
+            "predictions": {
+                "time left": "0:01:02.500000",
+                "time left range": {"low": "0:01:02.500000", "high": "0:01:30"},
+            }
+            if not finished
+            else {},
         },
         "predictive_scanning_threshold": 1.0,
         "last_updated": "2026-01-01 00:00:00",
@@ -143,19 +148,19 @@ def manifest_doc(progress: dict[str, Any] | None = None, **kw: Any) -> dict[str,
 # -- the public names ------------------------------------------------------------------------------
 def test_exported_members() -> None:
     """`__all__` lists exactly the public names (httpx tests/test_exported_members.py)."""
-    public = sorted(name for name in dir(skydriver.client) if not name.startswith("_"))
-    assert public == sorted(skydriver.client.__all__)
-    assert len(set(skydriver.client.__all__)) == len(skydriver.client.__all__)
+    public = sorted(name for name in dir(skydriver_client) if not name.startswith("_"))
+    assert public == sorted(skydriver_client.__all__)
+    assert len(set(skydriver_client.__all__)) == len(skydriver_client.__all__)
 
 
 def test_errors_are_one_tree_shared_with_the_server() -> None:
-    from skydriver import errors
+    from skyscan_contract import errors
 
-    for name in skydriver.client.__all__:
-        member = getattr(skydriver.client, name)
+    for name in skydriver_client.__all__:
+        member = getattr(skydriver_client, name)
         if isinstance(member, type) and issubclass(member, Exception):
             assert issubclass(member, errors.SkyDriverError), name
-    assert skydriver.client.ScanNotFound is errors.ScanNotFound
+    assert skydriver_client.ScanNotFound is errors.ScanNotFound
     assert issubclass(ServerError, ServiceUnavailable)
 
 
@@ -203,14 +208,14 @@ def test_idempotent_call_retried_after_read_timeout() -> None:
 def test_launch_is_not_retried_on_5xx() -> None:
     script = Script(fail(503, "busy"))
     with script.client() as sd, pytest.raises(ServerError):
-        sd.launch(EVENT, real_event=True)
+        sd.launch(EVENT, real_event=True, reco_algo="dummy")
     assert len(script.requests) == 1
 
 
 def test_launch_is_not_retried_when_the_request_may_have_been_sent() -> None:
     script = Script(httpx.ReadTimeout("no answer"))
     with script.client() as sd, pytest.raises(ServiceUnavailable) as err:
-        sd.launch(EVENT, real_event=True)
+        sd.launch(EVENT, real_event=True, reco_algo="dummy")
     assert len(script.requests) == 1
     assert "not retried" in err.value.message
 
@@ -218,7 +223,7 @@ def test_launch_is_not_retried_when_the_request_may_have_been_sent() -> None:
 def test_launch_is_retried_when_the_connection_failed_before_sending() -> None:
     script = Script(httpx.ConnectError("refused"), ok(manifest_doc()))
     with script.client() as sd:
-        assert sd.launch(EVENT, real_event=True).scan_id == SCAN_ID
+        assert sd.launch(EVENT, real_event=True, reco_algo="dummy").scan_id == SCAN_ID
     assert len(script.requests) == 2
 
 
@@ -315,6 +320,7 @@ def test_launch_body() -> None:
         sd.launch(
             EVENT,
             real_event=False,
+            reco_algo="dummy",
             nsides="1:0 2:12",
             cluster={"local": 2},
             scanner_server_env={"SKYSCAN_DUMMY_SLEEP_S": 0.02},
@@ -338,19 +344,21 @@ def test_scan_request_reads_event_files_and_rejects_bad_input(tmp_path: Path) ->
     path = tmp_path / "event.json"
     path.write_text(json.dumps(EVENT))
     for event in (path, str(path), json.dumps(EVENT)):
-        assert ScanRequest.build(event, real_event=True).event_i3live_json == EVENT
-    assert ScanRequest.build(i3_event_id="abc", real_event=True, cluster="osg:100,local:2").body()[
-        "request_clusters"
-    ] == [["osg", 100], ["local", 2]]
+        assert (
+            ScanRequest.build(event, real_event=True, reco_algo="dummy").event_i3live_json == EVENT
+        )
+    assert ScanRequest.build(
+        i3_event_id="abc", real_event=True, reco_algo="dummy", cluster="osg:100,local:2"
+    ).body()["request_clusters"] == [["osg", 100], ["local", 2]]
     path.write_text("{not json")
     with pytest.raises(InvalidEvent, match="not valid JSON"):
-        ScanRequest.build(path, real_event=True)
+        ScanRequest.build(path, real_event=True, reco_algo="dummy")
     with pytest.raises(InvalidRequest, match="nsides"):
-        ScanRequest.build(EVENT, real_event=True, nsides="8-0")
+        ScanRequest.build(EVENT, real_event=True, reco_algo="dummy", nsides="8-0")
     with pytest.raises(InvalidRequest, match="either"):
-        ScanRequest.build(EVENT, i3_event_id="abc", real_event=True)
+        ScanRequest.build(EVENT, i3_event_id="abc", real_event=True, reco_algo="dummy")
     with pytest.raises(FileNotFoundError):
-        ScanRequest.build(tmp_path / "missing.json", real_event=True)
+        ScanRequest.build(tmp_path / "missing.json", real_event=True, reco_algo="dummy")
 
 
 def test_progress_from_a_scanner_report() -> None:
@@ -516,7 +524,7 @@ def test_cli_wait_prints_a_line_per_update_when_not_a_terminal_and_exits_1_on_ab
 def test_progress_display_draws_a_bar_on_a_terminal() -> None:
     import io
 
-    from skydriver.client._display import ProgressDisplay
+    from skydriver_client._display import ProgressDisplay
 
     stream = io.StringIO()
     display = ProgressDisplay(stream, live=True)
@@ -531,9 +539,13 @@ def test_cli_usage_errors_exit_2(
     cli: Callable[..., int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli(Script(), "scan", "status") == 2  # missing ID
-    assert cli(Script(), "scan", "submit", str(tmp_path / "missing.json")) == 2
-    assert cli(Script(), "scan", "submit", str(tmp_path / "e.json"), "--nsides", "8-0") == 2
+    # the reconstruction is never a silent default (a forgotten one gave a random skymap)
+    assert cli(Script(), "scan", "submit", str(tmp_path / "e.json")) == 2
+    assert "--reco-algo" in capsys.readouterr().err
+    dummy = ("--reco-algo", "dummy")
+    assert cli(Script(), "scan", "submit", str(tmp_path / "missing.json"), *dummy) == 2
     assert "No such file" in capsys.readouterr().err
+    assert cli(Script(), "scan", "submit", str(tmp_path / "e.json"), "--nsides", "8-0", *dummy) == 2
 
 
 def test_cli_reads_url_and_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -551,3 +563,55 @@ def test_cli_reads_url_and_token_from_the_environment(monkeypatch: pytest.Monkey
     assert _cli.main(argv, transport=httpx.MockTransport(script)) == 0
     assert script.requests[0].headers["Authorization"] == "Bearer flag"
     assert script.requests[0].url.host == "skydriver.test"
+
+
+def test_progress_bar_never_goes_back_and_eta_is_a_measured_range() -> None:
+    """Refinement adds pixels: the bar stays put (it counts against the scanner's expected total, and never
+    shrinks); the ETA is the scanner's measured range, "measuring" before it has one, never a guess."""
+    import io
+
+    from skydriver_client._display import ProgressDisplay, eta_text
+
+    def progress(done2: int, gen2: int, expected: int, eta: dict[str, str] | None) -> ScanProgress:
+        doc = report(12, done2, gen2)
+        doc["tallies"]["overall"] = {"recos": {"initial approximation total": expected}}
+        doc["processing_stats"]["predictions"] = {"time left range": eta} if eta else {}
+        return ScanProgress.from_manifest(Manifest.model_validate(manifest_doc(doc)))
+
+    stream = io.StringIO()
+    display = ProgressDisplay(stream, live=True)
+    early = progress(0, 0, 60, None)
+    assert eta_text(early) == "ETA: measuring"
+    display(early)
+    assert display.fraction == pytest.approx(12 / 60)
+    middle = progress(20, 24, 60, {"low": "0:01:00", "high": "0:02:30"})
+    assert middle.eta_range_s == (60.0, 150.0)
+    assert eta_text(middle) == "ETA 0:01:00 to 0:02:30"
+    display(middle)
+    assert display.fraction == pytest.approx(32 / 60)
+    # the next nside's pixels arrive: more generated than the estimate, fewer done in proportion
+    display(progress(20, 100, 60, {"low": "0:03:00", "high": "0:04:00"}))
+    assert display.fraction == pytest.approx(32 / 60)
+    drawn = [line.rsplit("\x1b[K", 1)[-1] for line in stream.getvalue().split("\r") if line]
+    fills = [line.split("]")[0].count("#") for line in drawn]
+    assert fills == sorted(fills) and fills[0] < fills[-1]
+    assert "ETA 0:03:00 to 0:04:00" in drawn[-1]
+
+
+def test_find_lines_say_state_reco_and_nsides() -> None:
+    from skydriver_client._display import manifest_line
+
+    args = (
+        "python -m skymap_scanner.server --reco-algo pandel_mpe --cache-dir /common-space "
+        "--nsides 8:0 64:12 --real-event --predictive-scanning-threshold 1.0"
+    )
+    base = manifest_doc(report(12, 20, 20, finished=True), scanner_server_args=args)
+    line = manifest_line(Manifest.model_validate(base))
+    assert f"{SCAN_ID}  " in line and "  finished  pandel_mpe  8:0 64:12  32/32 pixels" in line
+    deleted = manifest_line(Manifest.model_validate({**base, "is_deleted": True}))
+    assert "  deleted  " in deleted
+    failed = {**manifest_doc(None), "instance": {"state": "ended", "exit_code": 2}}
+    assert "  failed  " in manifest_line(Manifest.model_validate(failed))
+    assert "no progress yet" in manifest_line(Manifest.model_validate(failed))
+    queued = manifest_line(Manifest.model_validate(manifest_doc(None)))
+    assert "  queued  " in queued

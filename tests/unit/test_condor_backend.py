@@ -17,9 +17,10 @@ import htcondor2
 import pytest
 
 from client_manager.backends.base import WorkerStatus
-from client_manager.backends.condor import CondorBackend, CondorBackendSettings
+from client_manager.backends.condor import CondorBackend
 from client_manager.backends.condor_submit import TOKEN_FILE_NAME
-from skydriver.errors import LaunchError
+from skyscan_contract.errors import LaunchError
+from skyscan_contract.settings import CondorWorkerSettings as CondorBackendSettings
 from tests.doubles import Scripted
 
 SCAN_ID = "18c0a1b2c3dx0123456789abcdef0123"

@@ -1,10 +1,10 @@
 """Tests of skymap_scanner.physics.coordinates against IceCube's public coordinate test vectors.
 
 The shared data live next to the repository: ``<repo>/../shared/data`` (see
-``shared/data/README.md``).  A missing file is a test failure, not a skip.
+``shared/data/README.md``; ``SKYDRIVER_SHARED_DATA`` points elsewhere).  A missing file is a test
+failure, not a skip, with a message naming it.
 """
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,10 +17,10 @@ from skymap_scanner.physics.coordinates import (
     equa_to_dir,
     healpix_pixel_to_radec,
 )
+from tests.helpers import shared_data_file
 
-DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
-VECTORS_CSV = DATA_DIR / "icecube_coordinate_test_vectors.csv"
-REFERENCE_CSV = DATA_DIR / "icecube_astro_equa_to_dir_reference.csv"
+VECTORS_CSV = "icecube_coordinate_test_vectors.csv"
+REFERENCE_CSV = "icecube_astro_equa_to_dir_reference.csv"
 
 # Acceptance thresholds of the task (degrees).
 MEDIAN_LIMIT_DEG = 0.005
@@ -35,13 +35,8 @@ REFERENCE_LIMIT_DEG = 5e-6
 ROUND_TRIP_LIMIT_DEG = 1e-6
 
 
-def _load_csv(path: Path) -> Any:
-    if not path.is_file():
-        pytest.fail(
-            f"coordinate test data not found: {path}. The shared data directory must be a "
-            "sibling of the repository (<repo>/../shared/data); see shared/data/README.md.",
-            pytrace=False,
-        )
+def _load_csv(name: str) -> Any:
+    path = shared_data_file(name)  # a missing file fails, naming it and where it comes from
     return np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
 
 

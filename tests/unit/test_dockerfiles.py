@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from client_manager.backends.condor_submit import WORKER_PYTHON
+from skyscan_contract.settings import IMAGE_PYTHON as WORKER_PYTHON
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = ["Dockerfile.server", "Dockerfile.client"]

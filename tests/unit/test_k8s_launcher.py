@@ -24,20 +24,29 @@ from kubernetes.client import (
     V1PodList,
     V1PodStatus,
     V1PodTemplateSpec,
+    V1Secret,
 )
 
 from client_manager.backends.base import WorkerStatus
-from client_manager.backends.k8s import K8sBackend, K8sBackendSettings
-from skydriver.errors import LaunchError
+from client_manager.backends.k8s import K8sBackend
+from skydriver.broker import BrokerAccess
 from skydriver.launch import k8s as k8s_mod
-from skydriver.launch.base import InstanceSpec
-from skydriver.launch.k8s import K8sLauncher, RetryPolicy, call_api, is_quota_refusal, is_retryable
+from skydriver.launch.base import InstanceCredentials
+from skydriver.launch.k8s import K8sLauncher
 from skydriver.launch.k8s_objects import ScanResources
 from skydriver.launch.k8s_settings import K8sLauncherSettings
 from skydriver.settings import Settings
+from skyscan_contract.errors import LaunchError
+from skyscan_contract.instance import InstanceSpec
+from skyscan_contract.k8s_api import RetryPolicy, call_api, is_quota_refusal, is_retryable
+from skyscan_contract.settings import K8sWorkerSettings as K8sBackendSettings
 from tests.doubles import Scripted
 
 SCAN_ID = "18c0a1b2c3dx0123456789abcdef0123"
+TOKEN = "scan-scoped-token"
+CREDENTIALS = InstanceCredentials(
+    skydriver_token=TOKEN, broker=BrokerAccess(f"skyscan-{SCAN_ID}@mq:5672/skyscan-{SCAN_ID}", "pw")
+)
 JOB = f"skyscan-{SCAN_ID}"
 QUOTA_BODY = (
     '{"kind":"Status","status":"Failure","message":"jobs.batch \\"skyscan-x\\" is forbidden: '
@@ -48,7 +57,24 @@ STEP_TIMEOUT_S = 10.0
 
 
 class ScriptedBatchApi(Scripted):
-    """The BatchV1Api calls the launcher makes, answered from a script."""
+    """The BatchV1Api (and CoreV1Api) calls the launcher and the backend make, answered from a script.
+    The scan's Secret is created successfully unless the script says otherwise."""
+
+    def __init__(self, **script: list[Any]) -> None:
+        script.setdefault("create_secret", [V1Secret()] * 5)
+        super().__init__(**script)
+
+    def create_namespaced_secret(
+        self, namespace: str, body: V1Secret, *, _request_timeout: float | None = None
+    ) -> V1Secret:
+        return self._reply("create_secret", namespace, body, _request_timeout=_request_timeout)  # type: ignore[no-any-return]
+
+    def replace_namespaced_secret(
+        self, name: str, namespace: str, body: V1Secret, *, _request_timeout: float | None = None
+    ) -> V1Secret:
+        return self._reply(
+            "replace_secret", name, namespace, body, _request_timeout=_request_timeout
+        )  # type: ignore[no-any-return]
 
     def create_namespaced_job(
         self, namespace: str, body: V1Job, *, _request_timeout: float | None = None
@@ -112,7 +138,7 @@ def api_error(status: int, reason: str = "", body: str = "") -> ApiException:
 
 
 def job_with(status: V1JobStatus | None) -> V1Job:
-    return V1Job(metadata=V1ObjectMeta(name=JOB), status=status)
+    return V1Job(metadata=V1ObjectMeta(name=JOB, uid="uid-1"), status=status)
 
 
 ACTIVE = job_with(V1JobStatus(active=1))
@@ -147,7 +173,9 @@ def k8s_cfg(**overrides: Any) -> K8sLauncherSettings:
 
 
 def launcher(api: ScriptedBatchApi, **overrides: Any) -> K8sLauncher:
-    return K8sLauncher(Settings(), SCAN_ID, api=api, k8s_settings=k8s_cfg(**overrides))
+    return K8sLauncher(
+        Settings(), SCAN_ID, api=api, core_api=api, k8s_settings=k8s_cfg(**overrides)
+    )
 
 
 async def run(coro: Any) -> Any:
@@ -161,13 +189,33 @@ async def test_start_creates_the_job_and_keeps_its_name() -> None:
     api = ScriptedBatchApi(create=[ACTIVE])
     la = launcher(api)
     res = ScanResources("4.0.1", 3_000_000_000)
-    await run(la.start(spec(), res))
-    ((method, args, kwargs),) = api.calls
+    await run(la.start(spec(), CREDENTIALS, res))
+    (method, args, kwargs), (secret_call, secret_args, _) = api.calls
     assert method == "create" and args[0] == "skyscans"
     body = args[1]
     assert isinstance(body, V1Job) and body.metadata is not None
     assert body.metadata.name == JOB
     assert kwargs["_request_timeout"] == 2.0
+    # then the scan's own Secret, owned by the Job the API server answered with: the scan's token and
+    # broker password, which the Job's containers reference (and nothing else does)
+    assert secret_call == "create_secret" and secret_args[0] == "skyscans"
+    secret = secret_args[1]
+    assert isinstance(secret, V1Secret) and secret.metadata is not None
+    assert secret.metadata.name == JOB
+    assert secret.string_data == {"skydriver-auth": TOKEN, "broker-auth": "pw"}
+    (owner,) = secret.metadata.owner_references
+    assert (owner.kind, owner.name, owner.uid) == ("Job", JOB, "uid-1")
+    refs = {
+        (e.name, e.value_from.secret_key_ref.name, e.value_from.secret_key_ref.key)
+        for c in body.spec.template.spec.containers
+        for e in c.env
+        if e.value_from is not None and e.value_from.secret_key_ref is not None
+    }
+    assert refs == {
+        ("SKYSCAN_SKYDRIVER_AUTH", JOB, "skydriver-auth"),
+        ("SKYSCAN_BROKER_AUTH", JOB, "broker-auth"),
+    }
+    assert TOKEN not in str(body) and "pw" not in str(body.spec.template.spec.containers)
     assert la.get_state() == {
         "version": 1,
         "launcher": "k8s",
@@ -177,29 +225,37 @@ async def test_start_creates_the_job_and_keeps_its_name() -> None:
 
 
 async def test_conflict_means_our_job_from_an_earlier_attempt() -> None:
-    api = ScriptedBatchApi(create=[api_error(409, "Conflict")])
+    """The Job is ours; its Secret from that attempt is replaced with this attempt's credentials."""
+    api = ScriptedBatchApi(
+        create=[api_error(409, "Conflict")],
+        read=[ACTIVE],
+        create_secret=[api_error(409, "Conflict")],
+        replace_secret=[V1Secret()],
+    )
     la = launcher(api)
-    await run(la.start(spec()))
-    assert api.names() == ["create"]
+    await run(la.start(spec(), CREDENTIALS))
+    assert api.names() == ["create", "read", "create_secret", "replace_secret"]
+    replaced = api.calls[-1][1][2]  # (name, namespace, body)
+    assert replaced.string_data["skydriver-auth"] == TOKEN
     assert la.get_state()["job_name"] == JOB
 
 
 async def test_a_lost_answer_then_conflict_is_success() -> None:
     """The first create times out (it may have worked), the retry gets 409: started."""
-    api = ScriptedBatchApi(create=["hang", api_error(409, "Conflict")])
+    api = ScriptedBatchApi(create=["hang", api_error(409, "Conflict")], read=[ACTIVE])
     la = launcher(api, api_timeout_s=0.2)
     try:
-        await run(la.start(spec()))
+        await run(la.start(spec(), CREDENTIALS))
     finally:
         api.release.set()
-    assert api.names() == ["create", "create"]
+    assert api.names() == ["create", "create", "read", "create_secret"]
 
 
 async def test_quota_refusal_is_a_quota_launch_error_without_retries() -> None:
     api = ScriptedBatchApi(create=[api_error(403, "Forbidden", QUOTA_BODY)])
     la = launcher(api)
     with pytest.raises(LaunchError) as info:
-        await run(la.start(spec()))
+        await run(la.start(spec(), CREDENTIALS))
     assert info.value.reason == "quota"
     assert "quota" in info.value.message and "300s" in info.value.message
     assert api.names() == ["create"]
@@ -210,7 +266,7 @@ async def test_other_refusals_are_not_retried() -> None:
         create=[api_error(403, "Forbidden", '{"message":"jobs.batch is forbidden: User cannot"}')]
     )
     with pytest.raises(LaunchError) as info:
-        await run(launcher(api).start(spec()))
+        await run(launcher(api).start(spec(), CREDENTIALS))
     assert info.value.reason == "unreachable"
     assert "HTTP 403" in info.value.message
     assert api.names() == ["create"]
@@ -224,14 +280,14 @@ async def test_transient_failures_are_retried_then_succeed() -> None:
             ACTIVE,
         ]
     )
-    await run(launcher(api).start(spec()))
-    assert api.names() == ["create"] * 3
+    await run(launcher(api).start(spec(), CREDENTIALS))
+    assert api.names() == ["create"] * 3 + ["create_secret"]
 
 
 async def test_retries_are_bounded() -> None:
     api = ScriptedBatchApi(create=[api_error(500, "Internal")] * 3)
     with pytest.raises(LaunchError) as info:
-        await run(launcher(api, api_retries=2).start(spec()))
+        await run(launcher(api, api_retries=2).start(spec(), CREDENTIALS))
     assert info.value.reason == "unreachable"
     assert api.names() == ["create"] * 3
 
@@ -241,7 +297,7 @@ async def test_timeouts_are_a_timeout_launch_error() -> None:
     la = launcher(api, api_timeout_s=0.1, api_retries=1)
     try:
         with pytest.raises(LaunchError) as info:
-            await run(la.start(spec()))
+            await run(la.start(spec(), CREDENTIALS))
     finally:
         api.release.set()
     assert info.value.reason == "timeout"
@@ -252,14 +308,14 @@ async def test_the_api_is_built_lazily_once(monkeypatch: pytest.MonkeyPatch) -> 
     api = ScriptedBatchApi(create=[ACTIVE], read=[ACTIVE])
     built: list[int] = []
 
-    def fake_load() -> ScriptedBatchApi:
+    def fake_load() -> tuple[ScriptedBatchApi, ScriptedBatchApi]:
         built.append(1)
-        return api
+        return api, api
 
-    monkeypatch.setattr(k8s_mod, "load_batch_api", fake_load)
+    monkeypatch.setattr(k8s_mod, "load_apis", fake_load)
     la = K8sLauncher(Settings(), SCAN_ID, k8s_settings=k8s_cfg())
     assert built == []
-    await run(la.start(spec()))
+    await run(la.start(spec(), CREDENTIALS))
     assert await run(la.poll()) is None
     assert built == [1]
 
@@ -272,27 +328,28 @@ async def test_poll_follows_the_job_from_active_to_succeeded() -> None:
     la = launcher(api)
     assert await run(la.poll()) == 0  # never started: gone
     assert api.calls == []
-    await run(la.start(spec()))
+    await run(la.start(spec(), CREDENTIALS))
     assert await run(la.poll()) is None  # no status yet
     assert await run(la.poll()) is None
     assert await run(la.poll()) == 0
     assert await run(la.poll()) == 0  # finished stays finished, without asking again
-    assert api.names() == ["create", "read", "read", "read"]
-    assert api.calls[1][1] == (JOB, "skyscans")
+    assert api.names() == ["create", "create_secret", "read", "read", "read"]
+    assert api.calls[2][1] == (JOB, "skyscans")
 
 
 async def test_poll_failed_job_is_exit_1() -> None:
     api = ScriptedBatchApi(create=[ACTIVE], read=[FAILED])
     la = launcher(api)
-    await run(la.start(spec()))
+    await run(la.start(spec(), CREDENTIALS))
     assert await run(la.poll()) == 1
 
 
-async def test_poll_404_means_gone() -> None:
+async def test_a_job_that_vanished_before_it_finished_is_a_failure() -> None:
+    """Security audit #11: a Job that is gone (deleted, garbage-collected) never reads as success."""
     api = ScriptedBatchApi(create=[ACTIVE], read=[api_error(404, "Not Found")])
     la = launcher(api)
-    await run(la.start(spec()))
-    assert await run(la.poll()) == 0
+    await run(la.start(spec(), CREDENTIALS))
+    assert await run(la.poll()) == 1
 
 
 async def test_poll_when_the_api_fails_is_unknown_not_dead(
@@ -300,7 +357,7 @@ async def test_poll_when_the_api_fails_is_unknown_not_dead(
 ) -> None:
     api = ScriptedBatchApi(create=[ACTIVE], read=[api_error(503)] * 3 + [SUCCEEDED])
     la = launcher(api, api_retries=2)
-    await run(la.start(spec()))
+    await run(la.start(spec(), CREDENTIALS))
     with caplog.at_level(logging.WARNING):
         assert await run(la.poll()) is None
     assert "assuming alive" in caplog.text
@@ -310,10 +367,10 @@ async def test_poll_when_the_api_fails_is_unknown_not_dead(
 async def test_poll_reads_at_most_every_min_interval() -> None:
     api = ScriptedBatchApi(create=[ACTIVE], read=[ACTIVE])
     la = launcher(api, poll_min_interval_s=3600)
-    await run(la.start(spec()))
+    await run(la.start(spec(), CREDENTIALS))
     assert await run(la.poll()) is None
     assert await run(la.poll()) is None
-    assert api.names() == ["create", "read"]
+    assert api.names() == ["create", "create_secret", "read"]
 
 
 # ---------------------------------------------------------------- stop
@@ -326,7 +383,7 @@ async def test_stop_deletes_foreground_and_is_safe_to_repeat() -> None:
     la = launcher(api)
     await run(la.stop())  # never started: nothing to do
     assert api.calls == []
-    await run(la.start(spec()))
+    await run(la.start(spec(), CREDENTIALS))
     await run(la.stop())
     await run(la.stop())  # already gone
     deletes = [c for c in api.calls if c[0] == "delete"]
@@ -335,13 +392,13 @@ async def test_stop_deletes_foreground_and_is_safe_to_repeat() -> None:
     assert args == (JOB, "skyscans")
     assert kwargs["propagation_policy"] == "Foreground"
     assert kwargs["grace_period_seconds"] is None
-    assert await run(la.poll()) == 0
+    assert await run(la.poll()) == 1  # stopped before it finished
 
 
 async def test_stop_now_has_no_grace_period() -> None:
     api = ScriptedBatchApi(create=[ACTIVE], delete=[{}])
     la = launcher(api)
-    await run(la.start(spec()))
+    await run(la.start(spec(), CREDENTIALS))
     await run(la.stop(now=True))
     assert api.calls[-1][2]["grace_period_seconds"] == 0
 
@@ -349,7 +406,7 @@ async def test_stop_now_has_no_grace_period() -> None:
 async def test_stop_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     api = ScriptedBatchApi(create=[ACTIVE], delete=[api_error(403, "Forbidden")])
     la = launcher(api)
-    await run(la.start(spec()))
+    await run(la.start(spec(), CREDENTIALS))
     with caplog.at_level(logging.ERROR):
         await run(la.stop())
     assert "delete Job" in caplog.text and "403" in caplog.text
@@ -361,7 +418,7 @@ async def test_stop_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
 async def test_state_survives_a_restart() -> None:
     api = ScriptedBatchApi(create=[ACTIVE])
     first = launcher(api)
-    await run(first.start(spec()))
+    await run(first.start(spec(), CREDENTIALS))
     state = first.get_state()
     api2 = ScriptedBatchApi(read=[ACTIVE, SUCCEEDED])
     again = launcher(api2, namespace="elsewhere")

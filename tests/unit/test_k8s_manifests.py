@@ -206,9 +206,13 @@ def rules(role: Doc) -> set[tuple[str, str, str]]:
     }
 
 
-def test_skydriver_may_do_exactly_job_create_get_list_delete() -> None:
+def test_skydriver_may_run_jobs_and_give_each_its_own_secret() -> None:
     role = find(base_docs(), "Role", "skydriver-launcher")
-    assert rules(role) == {("batch", "jobs", v) for v in ("create", "get", "list", "delete")}
+    assert rules(role) == {
+        *(("batch", "jobs", v) for v in ("create", "get", "list", "delete")),
+        ("", "secrets", "create"),  # the scan's own Secret
+        ("", "secrets", "update"),  # replaced by a retried start
+    }
 
 
 def test_scan_instances_may_do_what_the_worker_backend_needs() -> None:
@@ -222,13 +226,18 @@ def test_scan_instances_may_do_what_the_worker_backend_needs() -> None:
 
 
 # the API calls our code makes -> the (group, resource, verb) they need
-LAUNCHER_CALLS = {
+JOB_CALLS = {
     "create_namespaced_job": ("batch", "jobs", "create"),
     "read_namespaced_job": ("batch", "jobs", "get"),
     "delete_namespaced_job": ("batch", "jobs", "delete"),
 }
+LAUNCHER_CALLS = {
+    **JOB_CALLS,
+    "create_namespaced_secret": ("", "secrets", "create"),
+    "replace_namespaced_secret": ("", "secrets", "update"),
+}
 BACKEND_CALLS = {
-    **LAUNCHER_CALLS,
+    **JOB_CALLS,
     "patch_namespaced_job": ("batch", "jobs", "patch"),
     "create_namespaced_config_map": ("", "configmaps", "create"),
     "delete_namespaced_config_map": ("", "configmaps", "delete"),
@@ -300,14 +309,15 @@ def test_secret_is_a_template_and_every_reference_resolves() -> None:
     secret = find(docs, "Secret", "skydriver-secrets")
     assert secret["stringData"] and all("PLACEHOLDER" in v for v in secret["stringData"].values())
     assert "data" not in secret
-    cfg = K8sLauncherSettings()
-    assert {cfg.broker_auth_secret_key, cfg.skydriver_auth_secret_key} <= set(secret["stringData"])
     refs = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if "secretKeyRef" in node:
                 refs.append(node["secretKeyRef"])
+            if "secret" in node and isinstance(node["secret"], dict):  # a Secret volume
+                for item in node["secret"].get("items") or []:
+                    refs.append({"name": node["secret"]["secretName"], "key": item["key"]})
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):

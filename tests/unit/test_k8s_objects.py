@@ -3,7 +3,6 @@ checked through the official client models and serializer. No cluster: nothing i
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -28,25 +27,26 @@ from kubernetes.client import (
 
 from client_manager.backends import k8s_objects as wk
 from client_manager.backends.base import WorkerStatus
-from client_manager.backends.condor import CondorBackendSettings
-from client_manager.backends.k8s import K8sBackendSettings
-from skydriver.launch.base import InstanceSpec
+from skydriver.broker import planned_address
 from skydriver.launch.k8s_objects import (
     ScanResources,
-    cpu_quantity,
-    dns_name,
     job_exit_code,
     job_name,
-    label_value,
     scan_job_from_settings,
     to_dict,
 )
 from skydriver.launch.k8s_settings import K8sLauncherSettings
 from skydriver.settings import Settings
+from skyscan_contract.instance import InstanceSpec
+from skyscan_contract.k8s_objects import cpu_quantity, dns_name, label_value
+from skyscan_contract.settings import CondorWorkerSettings as CondorBackendSettings
+from skyscan_contract.settings import K8sWorkerSettings as K8sBackendSettings
 
 SCAN_ID = "18c0a1b2c3dx0123456789abcdef0123"
 BROKER_SECRET = "broker-s3cr3t-VALUE-42"
 SKYDRIVER_TOKEN = "eyJ-skydriver-token-VALUE"
+#: the scan's own broker user and vhost (per-scan broker accounts)
+BROKER_ADDRESS = f"skyscan-{SCAN_ID}@rabbitmq.skydriver.svc:5672/skyscan-{SCAN_ID}"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -94,9 +94,7 @@ RES = ScanResources(
 
 def scan_job(**spec_overrides: Any) -> dict[str, Any]:
     s = spec(**spec_overrides)
-    if "skydriver_token" in {f.name for f in dataclasses.fields(InstanceSpec)}:
-        s = dataclasses.replace(s, skydriver_token=SKYDRIVER_TOKEN)  # a per-scan token
-    job = scan_job_from_settings(s, settings(), cfg(), RES)
+    job = scan_job_from_settings(s, settings(), cfg(), RES, broker_address=BROKER_ADDRESS)
     assert isinstance(job, V1Job)
     data: dict[str, Any] = to_dict(job)
     return data
@@ -167,12 +165,19 @@ def test_scan_job_metadata_and_spec_as_the_original() -> None:
     s = job["spec"]
     assert s["ttlSecondsAfterFinished"] == 600
     assert s["activeDeadlineSeconds"] == 172800
-    assert s["backoffLimit"] == 0
+    # security audit #11: a crashed or evicted scan pod is run again, and the server resumes
+    assert s["backoffLimit"] == 3
     pod = s["template"]["spec"]
-    assert pod["restartPolicy"] == "Never"
+    assert pod["restartPolicy"] == "OnFailure"
     assert pod["serviceAccountName"] == "skyscan-instance"
     assert s["template"]["metadata"]["labels"]["app"] == "scanner-instance"
-    assert pod["volumes"] == [{"name": "common-space-volume", "emptyDir": {}}]
+    assert pod["volumes"][0] == {"name": "common-space-volume", "emptyDir": {}}
+    # security audit #14: the service-account token only in the client manager, not in the server
+    assert pod["automountServiceAccountToken"] is False
+    api_access = pod["volumes"][1]
+    assert api_access["name"] == "client-manager-api-access"
+    sources = api_access["projected"]["sources"]
+    assert sources[0]["serviceAccountToken"]["path"] == "token"
     assert pod["securityContext"]["runAsNonRoot"] is True
 
 
@@ -185,6 +190,7 @@ def test_scan_job_settings_are_applied() -> None:
                 ttl_seconds_after_finished=60, active_deadline_seconds=3600, application_name="sd2"
             ),
             RES,
+            broker_address=BROKER_ADDRESS,
         )
     )
     assert job["spec"]["ttlSecondsAfterFinished"] == 60
@@ -197,10 +203,17 @@ def test_two_containers_share_common_space_and_run_the_right_programs() -> None:
     assert list(c) == ["skyscan-server", "client-manager"]
     for container in c.values():
         assert container["image"] == "reg.example/skyscan:4.1.2"
-        assert container["volumeMounts"] == [
-            {"mountPath": "/common-space", "name": "common-space-volume"}
-        ]
+        assert container["volumeMounts"][0] == {
+            "mountPath": "/common-space",
+            "name": "common-space-volume",
+        }
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert len(c["skyscan-server"]["volumeMounts"]) == 1  # no API token where a user's settings go
+    assert c["client-manager"]["volumeMounts"][1] == {
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+        "name": "client-manager-api-access",
+        "readOnly": True,
+    }
     server = c["skyscan-server"]["command"]
     assert server[:4] == ["python", "-m", "skymap_scanner", "server"]
     assert server[4:] == [
@@ -244,9 +257,9 @@ def test_resources_from_the_request_and_settings() -> None:
 
 
 def test_defaults_when_the_request_names_no_resources() -> None:
-    res = ScanResources.from_request({"docker_tag": "", "scanner_server_memory_bytes": None}, cfg())
+    res = ScanResources.of(spec(docker_tag="", scanner_server_memory_bytes=0), cfg())
     assert res == ScanResources("latest", 1_024_000_000)
-    job = to_dict(scan_job_from_settings(spec(), settings(), cfg()))
+    job = to_dict(scan_job_from_settings(spec(), settings(), cfg(), broker_address=BROKER_ADDRESS))
     server = containers(job)["skyscan-server"]
     assert server["image"] == "reg.example/skyscan:latest"
     assert server["resources"]["limits"]["memory"] == "1024000000"
@@ -260,15 +273,16 @@ def test_env_values_and_secrets_by_reference_only() -> None:
         assert env["SKYSCAN_SKYDRIVER_ADDRESS"] == "https://skydriver.example.org"
         assert env["SKYSCAN_SKYDRIVER_SCAN_ID"] == SCAN_ID
         assert env["SKYSCAN_BROKER_TYPE"] == "rabbitmq"
-        assert env["SKYSCAN_BROKER_ADDRESS"] == "rabbitmq.skydriver.svc:5672"
+        assert env["SKYSCAN_BROKER_ADDRESS"] == BROKER_ADDRESS
         assert env["SKYSCAN_PIXEL_TIMEOUT_S"] == "900"
+        # both secrets from the scan's OWN Secret (named as its Job), never a shared one
         assert env["SKYSCAN_BROKER_AUTH"] == {
-            "secretKeyRef": {"name": "skydriver-secrets", "key": "broker-auth", "optional": False}
+            "secretKeyRef": {"name": f"skyscan-{SCAN_ID}", "key": "broker-auth", "optional": False}
         }
         assert env["SKYSCAN_SKYDRIVER_AUTH"] == {
             "secretKeyRef": {
-                "name": "skydriver-secrets",
-                "key": "skyscan-skydriver-auth",
+                "name": f"skyscan-{SCAN_ID}",
+                "key": "skydriver-auth",
                 "optional": False,
             }
         }
@@ -313,8 +327,10 @@ def test_scan_job_round_trips_through_the_model() -> None:
         (None, None),
         (V1JobStatus(), None),
         (V1JobStatus(active=1), None),
-        (V1JobStatus(succeeded=1), 0),
-        (V1JobStatus(failed=1), 1),
+        # a pod's outcome alone does not end the Job: a failed pod is replaced (backoffLimit), and
+        # only the Job's own conditions say it is over
+        (V1JobStatus(succeeded=1), None),
+        (V1JobStatus(failed=1), None),
         (V1JobStatus(conditions=[V1JobCondition(type="Complete", status="True")]), 0),
         (V1JobStatus(conditions=[V1JobCondition(type="Failed", status="True")], active=1), 1),
         (V1JobStatus(conditions=[V1JobCondition(type="Failed", status="False")], active=1), None),
@@ -520,7 +536,11 @@ def test_dry_run_prints_exactly_the_objects() -> None:
     yaml_part, _, condor_part = text.partition("# HTCondor submit description")
     docs = [d for d in yaml.safe_load_all(yaml_part) if d]
     assert [d["kind"] for d in docs] == ["Job", "ConfigMap", "Job"]
-    assert docs[0] == to_dict(scan_job_from_settings(spec(), settings(), cfg(), RES))
+    assert docs[0] == to_dict(
+        scan_job_from_settings(
+            spec(), settings(), cfg(), RES, broker_address=planned_address(settings(), SCAN_ID)
+        )
+    )
     assert docs[2]["metadata"]["name"] == f"skyscan-workers-{SCAN_ID}"
     assert docs[2]["spec"]["parallelism"] == 12
     assert docs[2]["spec"]["template"]["spec"]["containers"][0]["image"] == (
@@ -559,7 +579,7 @@ def test_backends_read_the_environment_the_scan_job_gives_the_client_manager(
             "metadata.labels['batch.kubernetes.io/job-name']": f"skyscan-{SCAN_ID}",
             "metadata.labels['batch.kubernetes.io/controller-uid']": "uid-7",
         },
-        "secretKeyRef": {"broker-auth": BROKER_SECRET, "skyscan-skydriver-auth": "tok"},
+        "secretKeyRef": {"broker-auth": BROKER_SECRET, "skydriver-auth": "tok"},
     }
     for e in containers(scan_job())["client-manager"]["env"]:
         if "value" in e:
@@ -576,9 +596,9 @@ def test_backends_read_the_environment_the_scan_job_gives_the_client_manager(
         3_000_000_000,
     )
     assert (k8s.k8s_namespace, k8s.k8s_owner_job_uid) == ("skyscans", "uid-7")
-    assert (k8s.broker_address, k8s.pixel_timeout_s) == ("rabbitmq.skydriver.svc:5672", 900)
+    assert (k8s.broker_address, k8s.pixel_timeout_s) == (BROKER_ADDRESS, 900)
     assert (k8s.k8s_secret_name, k8s.k8s_broker_auth_secret_key) == (
-        "skydriver-secrets",
+        f"skyscan-{SCAN_ID}",
         "broker-auth",
     )
     condor = CondorBackendSettings()

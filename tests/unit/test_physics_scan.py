@@ -19,8 +19,6 @@ import pytest
 from skyreader import SkyScanResult
 
 from skymap_scanner.events import InvalidEvent
-from skymap_scanner.messages import PixelResult, PixelTask
-from skymap_scanner.nsides import NSideProgression
 from skymap_scanner.physics.coordinates import dir_to_equa
 from skymap_scanner.products import angular_distance_deg, summarize_result
 from skymap_scanner.recos import Reconstruction, StartupData, get_reco
@@ -31,6 +29,8 @@ from skymap_scanner.server.sinks import FileSink
 from skymap_scanner.server.state import ScanState
 from skymap_scanner.simulation import simulate_event
 from skymap_scanner.startup import check_event_for_reco, make_startup_data
+from skyscan_contract.messages import PixelResult, PixelTask
+from skyscan_contract.nsides import NSideProgression
 
 #: Coarse-to-fine progression for the 100 TeV test (see test_100tev_track_within_1deg).
 TEST_NSIDES = "4:0 16:4 64:4 256:4"

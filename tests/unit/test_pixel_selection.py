@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 
 from skymap_scanner.events import EventMetadata
-from skymap_scanner.messages import PixelResult, PixelTask, RecoPixelVariation, Seed
-from skymap_scanner.nsides import InvalidNsides, NSideProgression
 from skymap_scanner.pixels import PixelReco, choose_pixels_to_reconstruct
 from skymap_scanner.server.progress import ProgressTracker
 from skymap_scanner.server.scan import (
@@ -24,6 +22,8 @@ from skymap_scanner.server.scan import (
     task_factory,
 )
 from skymap_scanner.server.state import ScanState
+from skyscan_contract.messages import PixelResult, PixelTask, RecoPixelVariation, Seed
+from skyscan_contract.nsides import InvalidNsides, NSideProgression
 
 TARGET_RA, TARGET_DEC = 1.2345, -0.4321  # radians
 META = EventMetadata(

@@ -12,7 +12,6 @@ from typing import Any
 import healpy as hp
 import numpy as np
 import pytest
-from mhealpy import HealpixMap
 from skyreader import SkyScanResult
 
 from skymap_scanner.products.contours import (
@@ -22,7 +21,6 @@ from skymap_scanner.products.contours import (
     contains,
     summarize_result,
 )
-from skymap_scanner.products.fits import write_flat_fits, write_multiorder_fits
 from skymap_scanner.products.multiorder import (
     NAN_SENTINEL,
     build_multiorder,
@@ -245,34 +243,6 @@ def test_plots_are_written(result: dict[str, Any], tmp_path: Path) -> None:
         assert path.suffix == ".png" and path.stat().st_size > 10_000
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert paths[0].name.startswith("run00136662.evt000035405932.neutrino")
-
-
-def test_fits_reads_back_with_mhealpy(result: dict[str, Any], tmp_path: Path) -> None:
-    summary = summarize_result(result)
-    path = write_multiorder_fits(summary, tmp_path / "event.multiorder.fits")
-    skymap = HealpixMap.read_map(str(path))
-    assert skymap.is_moc and skymap.nside == 512
-    density = np.asarray(skymap.data, dtype=float)
-    theta, phi = skymap.pix2ang(int(np.argmax(density)))
-    dist = angular_distance_deg(
-        float(phi), math.pi / 2 - float(theta), summary.ra_rad, summary.dec_rad
-    )
-    assert dist < 1e-6
-    area = np.array([skymap.pixarea(i).value for i in range(skymap.npix)])
-    assert float((density * area).sum()) == pytest.approx(1.0, rel=1e-9)
-    from astropy.io import fits
-
-    header = fits.getheader(path, 1)
-    assert header["RUNID"] == 136662 and header["EVENTID"] == 35405932
-    assert header["MJD-OBS"] == pytest.approx(59723.32051140454)
-    assert header["RA"] == pytest.approx(summary.ra_deg)
-    assert header["DEC"] == pytest.approx(summary.dec_deg)
-    assert header["CONTOUR_AREA_90"] == pytest.approx(summary.area_90_deg2)
-    assert header["CONTOUR_AREA_50"] == pytest.approx(summary.area_50_deg2)
-    flat_path = write_flat_fits(summary, tmp_path / "event.nside512.fits")
-    flat = hp.read_map(str(flat_path))
-    assert flat.size == hp.nside2npix(512)
-    assert int(np.argmin(flat)) == hp.ang2pix(512, math.pi / 2 - summary.dec_rad, summary.ra_rad)
 
 
 def test_run_summarize(result: dict[str, Any], tmp_path: Path) -> None:
