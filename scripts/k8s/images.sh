@@ -171,7 +171,7 @@ build_app_images() {
     build_python_base
     local src base
     base="$(bh images -q "$PYBASE_IMAGE" | head -1)"
-    src="$base-$(hash_files pyproject.toml README.md skydriver skymap_scanner client_manager .dockerignore)"
+    src="$base-$(hash_files pyproject.toml README.md skydriver skymap_scanner client_manager skyscan_contract skydriver_client .dockerignore)"
     bud "$SERVER_IMAGE" "$src-$(hash_files Dockerfile.server)" "$REPO_ROOT/Dockerfile.server" "$REPO_ROOT" "BASE=$PYBASE_IMAGE"
     bud "$CLIENT_IMAGE" "$src-$(hash_files Dockerfile.client)" "$REPO_ROOT/Dockerfile.client" "$REPO_ROOT" "BASE=$PYBASE_IMAGE"
     # FerretDB: the binary scripts/setup.sh built, in a context of its own
