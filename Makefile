@@ -3,7 +3,7 @@ PY := .venv/bin/python
 export MONGODB_URI ?= mongodb://127.0.0.1:$(or $(FERRETDB_PORT),27017)
 
 .PHONY: setup up down demo demo-dummy test lint typecheck pytest bench docs clean \
-	k8s-build k8s-up k8s-down k8s-clean k8s-smoke k8s-check k8s-deploy
+	k8s-build k8s-up k8s-down k8s-clean k8s-smoke k8s-check k8s-deploy k8s-e2e
 
 setup:
 	bash scripts/setup.sh
@@ -46,8 +46,9 @@ docs:
 # --- one-node Kubernetes (scripts/k8s/; see README "Deploying on Kubernetes") ---------------------
 # k8s-up builds what is missing (cached in ~/.cache/skydriver/k8s), starts the cluster and imports the
 # images; k8s-down stops it and removes every trace from the host (data stays in .state/k8s;
-# k8s-clean removes that too). k8s-smoke runs tests/k8s (pytest marker k8s, not part of `make test`)
-# on the running cluster; k8s-check verifies after k8s-down that nothing is left.
+# k8s-clean removes that too). k8s-smoke checks the running cluster (tests/k8s/test_cluster.py, pytest
+# marker k8s, not part of `make test`); k8s-e2e runs RBAC checks and scans on the deployment of
+# k8s-deploy (tests/k8s/test_rbac.py, test_e2e.py); k8s-check verifies after k8s-down that nothing is left.
 k8s-build:
 	bash scripts/k8s/build.sh
 
@@ -61,10 +62,13 @@ k8s-clean:
 	bash scripts/k8s/down.sh --purge
 
 k8s-smoke:
-	$(PY) -m pytest -q -m k8s tests/k8s
+	$(PY) -m pytest -q -m k8s tests/k8s/test_cluster.py
 
 k8s-check:
 	bash scripts/k8s/check-clean.sh
 
 k8s-deploy:
 	bash scripts/k8s/deploy-one-node.sh
+
+k8s-e2e:
+	$(PY) -m pytest -q -m k8s tests/k8s/test_rbac.py tests/k8s/test_e2e.py
