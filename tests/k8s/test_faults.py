@@ -142,7 +142,9 @@ async def test_worker_pod_deleted_mid_pixel_loses_nothing(
 async def test_skydriver_pod_deleted_scan_carries_on(
     rest: httpx.AsyncClient, kube: k8s.ApiClient
 ) -> None:
-    scan_id = await submit(rest)
+    scan_id = await submit(
+        rest, SKYSCAN_DUMMY_SLEEP_S=2
+    )  # long enough to outlast SkyDriver's restart
     await wait_for(lambda: has_partial_result(rest, scan_id), TIMEOUT_S, "a partial result", 1)
     scan_pods = await pods(kube, f"job-name={job_name(scan_id)}")
     (old,) = await pods(kube, "app.kubernetes.io/name=skydriver")
