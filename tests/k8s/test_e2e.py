@@ -46,7 +46,7 @@ from .deployment import (
     service_url,
 )
 
-pytestmark = pytest.mark.k8s
+pytestmark = [pytest.mark.k8s, pytest.mark.timeout(1800)]
 
 #: SkyDriver launches, the client manager starts workers, the images start: minutes on this machine
 SCAN_TIMEOUT_S = 900

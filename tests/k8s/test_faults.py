@@ -1,7 +1,8 @@
 """Faults on the one-node cluster, each during a running `dummy` scan: the scan Job's pod (scanner server +
 client manager) deleted → the Job starts a new pod, whose scanner server resumes from the partial result
 SkyDriver holds, and the scan completes with every pixel exactly once; a worker pod deleted in the middle of
-a pixel → the worker Job replaces it and the pixel is redelivered, nothing lost or doubled; SkyDriver's pod
+a pixel (its broker channel holds an unacknowledged pixel) → the worker Job replaces it and the pixel is
+redelivered, nothing lost or doubled; SkyDriver's pod
 deleted → the Deployment replaces it, the new SkyDriver re-attaches and the scan carries on; the Job quota
 full → the scan waits in the backlog and starts when room frees.
 
@@ -12,19 +13,28 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from kubernetes import client as k8s
 
-from client_manager.backends.k8s_objects import WORKER_CONTAINER, worker_selector
+from client_manager.backends.k8s_objects import worker_selector
 from skydriver.launch.k8s_objects import SERVER_CONTAINER, job_name
+from skyscan_contract.queues import scan_vhost
 from tests.helpers import check_pixel_selection, scan_body, wait_for
 
 from .cluster import kubectl
-from .deployment import NAMESPACE, api_client, issue_token, require_deployment, service_url
+from .deployment import (
+    NAMESPACE,
+    api_client,
+    broker_admin,
+    issue_token,
+    require_deployment,
+    service_url,
+)
 
-pytestmark = pytest.mark.k8s
+pytestmark = [pytest.mark.k8s, pytest.mark.timeout(1800)]
 
 NSIDES = "1:0 2:12 4:12"
 TIMEOUT_S = 900
@@ -110,25 +120,38 @@ async def test_scan_pod_deleted_mid_scan_resumes(
     check_pixel_selection(await final_result(rest, scan_id), NSIDES)
 
 
+async def worker_holding_a_pixel(kube: k8s.ApiClient, scan_id: str) -> str | None:
+    """A worker pod whose broker channel holds an unacknowledged pixel (taken, not yet answered): RabbitMQ's
+    channels in the scan's vhost, matched to the worker pods by the connection's peer address."""
+    by_ip = {
+        p.status.pod_ip: p.metadata.name
+        for p in await pods(kube, worker_selector(scan_id))
+        if p.status.phase == "Running"
+    }
+    async with broker_admin() as broker:
+        resp = await broker.get(f"/api/vhosts/{quote(scan_vhost(scan_id), safe='')}/channels")
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+    for channel in resp.json():
+        ip = channel.get("connection_details", {}).get("peer_host")
+        if ip in by_ip and channel.get("messages_unacknowledged", 0) > 0:
+            return by_ip[ip]
+    return None
+
+
 async def test_worker_pod_deleted_mid_pixel_loses_nothing(
     rest: httpx.AsyncClient, kube: k8s.ApiClient
 ) -> None:
-    # SKYSCAN_LOG=DEBUG: workers log each pixel they take ("got pixel") and ack ("acked pixel")
-    scan_id = await submit(rest, SKYSCAN_LOG="DEBUG")
+    scan_id = await submit(rest)
     selector = worker_selector(scan_id)
-
-    async def worker_mid_pixel() -> str | None:
-        for pod in await pods(kube, selector):
-            lines = [
-                ln
-                for ln in logs(pod.metadata.name, WORKER_CONTAINER).splitlines()
-                if "pixel (" in ln
-            ]
-            if len(lines) >= 3 and "got pixel" in lines[-1]:
-                return str(pod.metadata.name)
-        return None
-
-    victim = await wait_for(worker_mid_pixel, TIMEOUT_S, "a worker in the middle of a pixel", 0.5)
+    await wait_for(lambda: has_partial_result(rest, scan_id), TIMEOUT_S, "a partial result", 1)
+    victim = await wait_for(
+        lambda: worker_holding_a_pixel(kube, scan_id),
+        TIMEOUT_S,
+        "a worker holding an unacknowledged pixel",
+        0.5,
+    )
     delete_pod(victim)
 
     async def replaced() -> bool:
