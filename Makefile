@@ -71,4 +71,4 @@ k8s-deploy:
 	bash scripts/k8s/deploy-one-node.sh
 
 k8s-e2e:
-	$(PY) -m pytest -q -m k8s tests/k8s/test_rbac.py tests/k8s/test_e2e.py tests/k8s/test_faults.py
+	$(PY) -m pytest -q -m k8s tests/k8s/test_rbac.py tests/k8s/test_readme_k8s.py tests/k8s/test_e2e.py tests/k8s/test_faults.py
