@@ -1,6 +1,8 @@
 """Dockerfile.server and Dockerfile.client, parsed (no Docker engine exists on the build machines, so the
 images are NOT built here): known instructions only, pinned bases, multi-stage with the venv copied, a
-numeric non-root user, no remote ADD, no secrets, a health check for the server."""
+numeric non-root user, no remote ADD, no secrets, a health check for the server. The base is a build
+argument (BASE) whose default is the pinned production base; scripts/k8s/images.sh overrides it with a
+local Debian base for the one-node cluster (make k8s-up builds the images for real, tests/k8s runs them)."""
 
 from __future__ import annotations
 
@@ -61,9 +63,27 @@ def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
     for ins in instructions:
         if ins.name.upper() == "FROM":
             result.append([])
+        if not result and ins.name == "ARG":
+            continue  # a global build argument, usable in FROM
         assert result, f"line {ins.line}: {ins.name} before the first FROM"
         result[-1].append(ins)
     return result
+
+
+def global_args(instructions: list[Instruction]) -> dict[str, str]:
+    """ARGs before the first FROM, with their defaults."""
+    out: dict[str, str] = {}
+    for ins in instructions:
+        if ins.name == "FROM":
+            break
+        if ins.name == "ARG":
+            key, _, value = ins.args.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def expand(word: str, args: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m[1] or m[2]], word)
 
 
 def flags_and_words(args: str) -> tuple[dict[str, str], list[str]]:
@@ -94,10 +114,11 @@ def test_multi_stage_from_pinned_bases(dockerfile: tuple[str, list[Instruction]]
     name, instructions = dockerfile
     parts = stages(instructions)
     assert len(parts) >= 2, f"{name} must be multi-stage"
+    args = global_args(instructions)
     stage_names: set[str] = set()
     for stage in parts:
         _, words = flags_and_words(stage[0].args)
-        image = words[0]
+        image = expand(words[0], args)
         if image not in stage_names:
             assert PINNED_BASE.match(image), f"{name}:{stage[0].line}: unpinned base {image}"
         if len(words) == 3 and words[1].upper() == "AS":
@@ -109,6 +130,20 @@ def test_multi_stage_from_pinned_bases(dockerfile: tuple[str, list[Instruction]]
     builder = parts[0]
     assert any(i.name == "RUN" and "pip install" in i.args for i in builder)
     assert not any(i.name == "RUN" and "pip install" in i.args for i in final)
+
+
+def test_the_base_is_a_build_argument_defaulting_to_the_pinned_base(
+    dockerfile: tuple[str, list[Instruction]],
+) -> None:
+    name, instructions = dockerfile
+    args = global_args(instructions)
+    assert "BASE" in args, f"{name}: no global ARG BASE"
+    assert PINNED_BASE.match(args["BASE"]) and "@sha256:" in args["BASE"], args["BASE"]
+    for stage in stages(instructions):
+        _, words = flags_and_words(stage[0].args)
+        assert words[0] == "${BASE}", (
+            f"{name}:{stage[0].line}: FROM {words[0]} (use the BASE argument)"
+        )
 
 
 def test_runs_as_a_numeric_non_root_user(dockerfile: tuple[str, list[Instruction]]) -> None:

@@ -341,3 +341,61 @@ def test_images_are_pinned() -> None:
         for c in doc["spec"]["template"]["spec"]["containers"]:
             name, _, tag = c["image"].rpartition(":")
             assert name and tag and tag != "latest", c["image"]
+
+
+def skydriver_pod() -> Doc:
+    spec: Doc = find(base_docs(), "Deployment", "skydriver")["spec"]["template"]["spec"]
+    return spec
+
+
+def test_skydriver_probes_use_the_unauthenticated_health_route() -> None:
+    from skydriver.rest.routes import ROUTES
+
+    (container,) = skydriver_pod()["containers"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    assert any(route[0] == "/healthz" for route in ROUTES)
+
+
+def test_skydriver_gets_the_broker_administrator_for_per_scan_accounts() -> None:
+    """Per-scan vhosts and users are made through RabbitMQ's management API: its URL and user in the
+    ConfigMap, the password by Secret reference, and the management port on the RabbitMQ Service."""
+    docs = base_docs()
+    data = find(docs, "ConfigMap", "skydriver-config")["data"]
+    assert data["SKYDRIVER_BROKER_MANAGEMENT_URL"] == "http://rabbitmq.skydriver.svc:15672"
+    assert data["SKYDRIVER_BROKER_MANAGEMENT_USER"] == "skydriver"
+    (container,) = skydriver_pod()["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SKYDRIVER_BROKER_MANAGEMENT_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "skydriver-secrets",
+        "key": "broker-admin-password",
+    }
+    ports = {p["name"]: p["port"] for p in find(docs, "Service", "rabbitmq")["spec"]["ports"]}
+    assert ports["management"] == 15672
+    rabbit = find(docs, "StatefulSet", "rabbitmq")["spec"]["template"]["spec"]["containers"][0]
+    rabbit_env = {e["name"]: e for e in rabbit["env"]}
+    assert rabbit_env["RABBITMQ_DEFAULT_USER"]["value"] == data["SKYDRIVER_BROKER_MANAGEMENT_USER"]
+    assert rabbit_env["RABBITMQ_DEFAULT_PASS"]["valueFrom"]["secretKeyRef"]["key"] == (
+        "broker-admin-password"
+    )
+
+
+def test_the_signing_key_reaches_skydriver_readable_by_its_user_only() -> None:
+    """A Secret volume is group-readable (0440) in a pod with an fsGroup, which SkyDriver refuses for its
+    signing key: an init container copies it 0600 into a memory volume, where SkyDriver reads it."""
+    pod = skydriver_pod()
+    assert pod["securityContext"].get("fsGroup") is not None  # the reason for the copy
+    (init,) = pod["initContainers"]
+    (container,) = pod["containers"]
+    data = find(base_docs(), "ConfigMap", "skydriver-config")["data"]
+    key_file = data["SKYDRIVER_AUTH_KEY_FILE"]
+    key_dir = key_file.rpartition("/")[0]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounted = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert volumes[mounted[key_dir]]["emptyDir"]["medium"] == "Memory"
+    assert init["command"][:3] == ["install", "-m", "0600"] and init["command"][-1] == key_file
+    init_mounts = {m["mountPath"]: m["name"] for m in init["volumeMounts"]}
+    source_dir = init["command"][-2].rpartition("/")[0]
+    assert "secret" in volumes[init_mounts[source_dir]]
+    assert init_mounts[key_dir] == mounted[key_dir]
+    assert init["image"] == container["image"]
