@@ -74,12 +74,21 @@ class SkyDriverLink:
         await self.client.aclose()
 
 
-async def wait_for_file(path: Path, timeout_s: float, poll_s: float = 0.2) -> None:
+async def wait_for_file(
+    path: Path, timeout_s: float, stop_event: asyncio.Event, poll_s: float = 0.2
+) -> bool:
+    """Until `path` exists (True) or `stop_event` is set (False: a server that never starts, e.g. of a
+    scan deleted meanwhile, must not keep a stopped client manager waiting)."""
     deadline = time.monotonic() + timeout_s
     while not path.exists():
         if time.monotonic() > deadline:
             raise TimeoutError(f"the scanner server did not write {path} within {timeout_s:g}s")
-        await asyncio.sleep(poll_s)
+        try:
+            await asyncio.wait_for(stop_event.wait(), poll_s)
+            return False
+        except TimeoutError:
+            pass
+    return True
 
 
 async def manage(
@@ -94,7 +103,9 @@ async def manage(
     """Run until the scan is complete/deleted or `stop_event` is set; returns the exit code."""
     link = SkyDriverLink(settings, scan_id) if settings.skydriver_address else None
     try:
-        await wait_for_file(startup_json, settings.startup_timeout_s)
+        if not await wait_for_file(startup_json, settings.startup_timeout_s, stop_event):
+            LOG.info("stopped before the scanner server wrote its startup data")
+            return 0
         await backend.start(n_workers)
         honoured: set[str] = set()
         last_contact = time.monotonic()

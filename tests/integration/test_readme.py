@@ -147,4 +147,7 @@ async def test_every_readme_command_block_runs(tmp_path: Path) -> None:
     async def nothing_left() -> bool:
         return not processes_mentioning(str(tmp_path))
 
-    await wait_for(nothing_left, 60, "every process the README started to end")
+    try:
+        await wait_for(nothing_left, 60, "every process the README started to end")
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {processes_mentioning(str(tmp_path))}") from None

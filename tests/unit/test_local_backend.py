@@ -39,3 +39,37 @@ async def test_a_worker_that_dies_on_its_own_is_failed(tmp_path: Path) -> None:
     workforce = await backend.poll()
     assert workforce.statuses[WorkerStatus.FAILED] == 1
     assert workforce.top_errors == {"worker exited with code 1": 1}
+
+
+def test_a_stopped_client_manager_does_not_wait_for_a_server_that_never_starts(
+    tmp_path: Path,
+) -> None:
+    """The scan was deleted before its server wrote the startup data (the server then never does): the
+    launcher's SIGTERM ends the client manager at once, not after its startup timeout (before, it
+    waited out SIGTERM until SIGKILL, which a SkyDriver stopping meanwhile never sent)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "client_manager", "--scan-id", "s", "--backend", "local",
+         "--n-workers", "1", "--client-startup-json", str(tmp_path / "never.json")],
+        env={**os.environ, "CLIENT_MANAGER_STARTUP_TIMEOUT_S": "600"},
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    while not _has_signal_handler(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0, proc.stderr.read()[-2000:]
+    assert not (tmp_path / "workers").exists()  # no worker was started
+
+
+def _has_signal_handler(pid: int) -> bool:
+    """Whether the process catches SIGTERM yet (its asyncio handler is installed)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (15 - 1)))
+    return False

@@ -42,7 +42,7 @@ def startup(reco_algo: str, event: dict[str, object] = EVENT) -> StartupData:
 
 
 async def test_the_pixel_clock_starts_when_the_child_is_ready() -> None:
-    timeout_s = 0.05
+    timeout_s = 0.01  # a spawned Python child with its imports takes well over 0.04 s to be ready
     proc = RecoProcess(startup("dummy"))
     started = time.monotonic()
     try:
