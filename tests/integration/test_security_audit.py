@@ -34,7 +34,9 @@ from tests.conftest import (
     headers,
     running_skydriver,
     start_test_skydriver,
-    test_settings,
+)
+from tests.conftest import (
+    test_settings as settings_for,  # not a test: the name would be collected
 )
 from tests.doubles import HeldLauncher
 from tests.helpers import REPO, broker_get, broker_users, broker_vhosts, scan_body, wait_for
@@ -371,7 +373,7 @@ async def test_audit_12_a_stored_pid_that_is_not_the_scans_is_never_signalled(
     try:
         start = process_start_time(bystander.pid)
         assert start is not None
-        launcher = LocalLauncher(test_settings(tmp_path), "0" * 32)
+        launcher = LocalLauncher(settings_for(tmp_path), "0" * 32)
         launcher.load_state(
             {
                 "version": 2,
@@ -425,7 +427,7 @@ async def test_audit_13_unstorable_input_is_a_400_naming_it(api: httpx.AsyncClie
 
 
 async def test_audit_14_a_scans_broker_user_reaches_only_its_own_queues(tmp_path: Path) -> None:
-    settings = test_settings(tmp_path)
+    settings = settings_for(tmp_path)
     accounts = RabbitMQAccounts(settings)
     a, b = "a" * 11 + "x" + "0" * 20, "b" * 11 + "x" + "0" * 20
     try:
