@@ -59,6 +59,7 @@ from .light import (
     track_photons,
 )
 from .losses import MuonLosses, propagate_muon
+from .muon import pulse_rows
 from .propagation import HG_SCATTERS, propagate
 from .readout import (
     ACCEPTANCE_MAX,
@@ -359,20 +360,7 @@ def _event_dict(
     mjd: float,
     detector: str,
 ) -> dict[str, Any]:
-    time = np.round(pulses.time, 1)
-    charge = np.round(pulses.charge, 3)
-    string, om = geo_string[pulses.dom], geo_om[pulses.dom]
-    order = np.lexsort((charge, om, string, time))
-    rows = [
-        [s, o, t, q]
-        for s, o, t, q in zip(
-            string[order].tolist(),
-            om[order].tolist(),
-            time[order].tolist(),
-            charge[order].tolist(),
-            strict=True,
-        )
-    ]
+    rows = pulse_rows(geo_string[pulses.dom], geo_om[pulses.dom], pulses.time, pulses.charge)
     chord = prism.chord(track.start, track.direction)
     lost = 0.0
     if chord is not None:

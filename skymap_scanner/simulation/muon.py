@@ -242,21 +242,12 @@ def simulate_event_detailed(
     noise_charge = _spe_charges(rng, noise_dom.shape[0])
 
     dom = np.concatenate([sig_dom, noise_dom])
-    time = np.round(np.concatenate([sig_time, noise_time]), 1)
-    charge = np.round(np.concatenate([sig_charge, noise_charge]), 3)
-    string = geo.string[live][dom]
-    om = geo.om[live][dom]
-    out_order = np.lexsort((charge, om, string, time))
-    rows = [
-        [s, o, t, q]
-        for s, o, t, q in zip(
-            string[out_order].tolist(),
-            om[out_order].tolist(),
-            time[out_order].tolist(),
-            charge[out_order].tolist(),
-            strict=True,
-        )
-    ]
+    rows = pulse_rows(
+        geo.string[live][dom],
+        geo.om[live][dom],
+        np.concatenate([sig_time, noise_time]),
+        np.concatenate([sig_charge, noise_charge]),
+    )
 
     event: dict[str, Any] = {
         "format": FORMAT_PULSE_EVENT_1,
@@ -421,3 +412,20 @@ def write_events(events: Iterable[dict[str, Any]], output_dir: str | PathLike[st
         path.write_text(dumps_event(event), encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def pulse_rows(string: Any, om: Any, time: Any, charge: Any) -> list[list[Any]]:
+    """`pulse-event/1` rows [string, om, time, charge], time to 0.1 ns and charge to 0.001 PE, in time
+    order (ties by string, om, charge): what both simulators write."""
+    time, charge = np.round(time, 1), np.round(charge, 3)
+    order = np.lexsort((charge, om, string, time))
+    return [
+        [s, o, t, q]
+        for s, o, t, q in zip(
+            string[order].tolist(),
+            om[order].tolist(),
+            time[order].tolist(),
+            charge[order].tolist(),
+            strict=True,
+        )
+    ]
