@@ -313,3 +313,28 @@ def test_flatten_at_the_finest_order_matches_the_general_path(result: dict[str, 
     np.testing.assert_allclose(direct, finer.reshape(-1, 4).sum(axis=1), rtol=1e-12, atol=1e-300)
     coarse = pmap.flatten(64)  # general path: fine tiles summed
     np.testing.assert_allclose(coarse, direct.reshape(-1, 64).sum(axis=1), rtol=1e-9, atol=1e-300)
+
+
+@pytest.mark.parametrize("seed", [8, 12, 28])
+def test_a_speckled_region_is_exactly_its_tiles(seed: int) -> None:
+    """A random half of the sky's tiles (what a noisy map's region looks like): parts touching at
+    one corner, holes pinched at a corner, outlines around and through the poles and across the
+    antimeridian. Every tile's centre is inside the region exactly when the tile is one of its
+    tiles, and the region has the tiles' area."""
+    import healpy as hp
+
+    nside = 16
+    npix = hp.nside2npix(nside)
+    uniq = 4 * nside**2 + np.arange(npix)
+    pmap = ProbabilityMap(uniq, np.full(npix, 1 / (4 * math.pi)))
+    chosen = np.flatnonzero(np.random.default_rng(seed).random(npix) < 0.5)
+    feature = region_feature(region_geometry(pmap, chosen), {})
+    check_rfc7946(feature)
+    geometry = shape(feature["geometry"])
+    ra, dec = pmap.centres()
+    lon = np.clip((np.degrees(ra) + 180.0) % 360.0 - 180.0, -180.0 + 1e-6, 180.0 - 1e-6)
+    inside = shapely.contains_xy(geometry, lon, np.degrees(dec))
+    wanted = np.isin(np.arange(npix), chosen)
+    assert np.array_equal(inside, wanted), f"{np.sum(inside != wanted)} tiles on the wrong side"
+    expected = chosen.size * hp.nside2pixarea(nside, degrees=True)
+    assert geojson_area_deg2(feature["geometry"]) == pytest.approx(expected, rel=0.01)
