@@ -180,18 +180,22 @@ async def run_scan(
     rng = random.Random(shuffle_seed)
     last_thresholded: int | None = None
     collected_all = False
-    if state.nsides_dict:  # resumed: continue where the known pixels leave the refinement
-        last_thresholded = state.resume_point()
-        collected_all = state.has_collected_all_sent()
+    resuming = bool(state.nsides_dict)  # continue where the known pixels leave the refinement
     while True:
-        new = state.next_pixels(last_thresholded)
+        if resuming:
+            new = state.resume_pixels()
+            collected_all = state.has_collected_all_sent()
+            resuming = False
+        else:
+            new = state.next_pixels(last_thresholded)
         if not new and collected_all:
             break
         if new:
             rng.shuffle(new)
             state.register_sent(new)
-            if state.resumed:
-                state.refresh_bins()
+            # the bins drop with what was just sent, so completing it crosses a threshold again
+            # (even a batch of one pixel of an nside that was complete)
+            state.refresh_bins()
             tasks = make_tasks(new)
             LOG.info("sending %d pixels (%d messages)", len(new), len(tasks))
             await transport.publish(tasks)
@@ -216,9 +220,10 @@ async def run_scan(
             if kill_switch is not None:
                 await kill_switch()
             if crossed is not None:
-                last_thresholded = crossed
+                last_thresholded = max(crossed, last_thresholded or crossed)
                 collected_all = state.has_collected_all_sent()
-                break
+                if collected_all or not state.refines_on_whole_batches:
+                    break
         if last_thresholded is None:
             raise ClientsTimedOut("no result arrived in time: MQ-sub must have timed out")
     reporter.tracker.end = time.time()

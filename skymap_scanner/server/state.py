@@ -126,13 +126,37 @@ class ScanState:
             chosen = choose_pixels_to_reconstruct(self.nsides_dict, steps)
         return sorted((n, p) for n, p in chosen if (n, p) not in self.sent[n])
 
-    def resume_point(self) -> int | None:
-        """Where a resumed scan continues: the first step of the progression whose pixels are not all
-        collected yet (replaying the refinement on what is known)."""
-        for step in [None, *self.progression.nsides]:
-            if self.next_pixels(step):
-                return step
-        return self.progression.max_nside
+    @property
+    def refines_on_whole_batches(self) -> bool:
+        """Without predictive scanning (threshold 1.0) the server refines only once every pixel it
+        sent has come back, so each refinement is a function of whole batches: the pixels a scan
+        reconstructs then do not depend on the order results arrive in, nor on a restart."""
+        return self.predictive_scanning_threshold >= 1.0
+
+    def resume_pixels(self) -> list[tuple[int, int]]:
+        """What a resumed scan sends first: the first batch of the refinement with pixels not yet
+        collected, minus those collected (empty: every batch is complete).
+
+        The refinement is replayed from the first nside, each batch chosen from the pixels of the
+        batches before it only, as the fault-free scan chose it (``refines_on_whole_batches``):
+        results its predecessor collected later must not move the global minimum of an earlier
+        choice (they would add pixels that scan never reconstructs)."""
+        n0 = self.progression.min_nside
+        batch = {(n0, p) for p in range(12 * n0 * n0)}
+        chosen = set(batch)
+        while True:
+            missing = sorted((n, p) for n, p in batch if (n, p) not in self.sent[n])
+            if missing:
+                return missing
+            before: NSidesDict = {
+                n: {p: reco for p, reco in pixels.items() if (n, p) in chosen}
+                for n, pixels in self.nsides_dict.items()
+            }
+            steps = self.progression.slice_plus_one(max(n for n, _ in batch))
+            batch = choose_pixels_to_reconstruct(before, steps) - chosen
+            if not batch:
+                return []
+            chosen |= batch
 
     def register_sent(self, pixels: list[tuple[int, int]]) -> None:
         for nside, pixel in pixels:

@@ -5,13 +5,17 @@ an in-process transport)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
 
 from skymap_scanner.server.progress import ProgressTracker
 from skymap_scanner.server.result import build_result
 from skymap_scanner.server.scan import Reporter, run_scan, task_factory
 from skymap_scanner.server.state import ScanState
-from skyscan_contract.messages import PixelResult, RecoPixelVariation, Seed
+from skyscan_contract.messages import PixelResult, PixelTask, RecoPixelVariation, Seed
 from skyscan_contract.nsides import NSideProgression
 from tests.unit.test_pixel_selection import META, InMemoryTransport, scan
 
@@ -82,3 +86,92 @@ async def test_resumed_scan_that_only_resends_completes() -> None:
     assert transport.sent[0] == (2, lost2, 0)
     for nside, pixels in fresh.nsides_dict.items():
         assert set(pixels) <= set(state.nsides_dict[nside]), nside
+
+
+class NoisyTransport(InMemoryTransport):
+    """A likelihood of noise (a seeded random number per pixel, as the `dummy` reconstruction's):
+    the global minimum jumps between nsides and moves as results arrive, in the order given by
+    ``order_seed``. ``snapshots`` keeps the collected pixels after every result."""
+
+    def __init__(self, noise_seed: int, order_seed: str, state: ScanState | None = None) -> None:
+        super().__init__()
+        self.noise_seed = noise_seed
+        self.order = random.Random(order_seed)
+        self.state = state
+        self.snapshots: list[dict[int, dict[int, float]]] = []
+
+    async def results(self) -> AsyncIterator[PixelResult]:
+        while self.pending:
+            t = self.pending[self.order.randrange(len(self.pending))]
+            self.pending.remove(t)
+            yield _result(noise(t, self.noise_seed))
+            if self.state is not None:
+                self.snapshots.append(
+                    {
+                        n: {p: r.llh for p, r in px.items()}
+                        for n, px in self.state.nsides_dict.items()
+                    }
+                )
+
+
+def noise(t: PixelTask, seed: int) -> RecoPixelVariation:
+    llh = random.Random(f"{seed}:{t.nside}:{t.pixel}").random()
+    return RecoPixelVariation(nside=t.nside, pixel=t.pixel, posvar=t.posvar, llh=llh,
+                              e_in=0, e_tot=0, x=0, y=0, z=0, t=0, energy=0)  # fmt: skip
+
+
+async def noisy_scan(
+    noise_seed: int,
+    order_seed: str,
+    stored: dict[str, Any] | None = None,
+    keep_snapshots: bool = False,
+) -> tuple[ScanState, NoisyTransport]:
+    progression = NSideProgression.parse(NSIDES)
+    state = ScanState(progression, 1, 1.0)
+    if stored is not None:
+        state.resume(stored)
+    transport = NoisyTransport(noise_seed, order_seed, state if keep_snapshots else None)
+    reporter = Reporter([], ProgressTracker(progression, 1, 1.0, 60), META, {}, 60, 120)
+    make_tasks = task_factory("test", "dummy", "", state, Seed(x=0, y=0, z=0, t=0))
+    await run_scan(state, transport, reporter, make_tasks, shuffle_seed=order_seed)
+    return state, transport
+
+
+def pixels_of(state: ScanState) -> set[tuple[int, int]]:
+    return {(n, p) for n, pixels in state.nsides_dict.items() for p in pixels}
+
+
+@pytest.mark.parametrize("noise_seed", [0, 1, 2])
+async def test_the_pixels_of_a_scan_do_not_depend_on_the_order_results_arrive_in(
+    noise_seed: int,
+) -> None:
+    """Without predictive scanning the refinement waits for whole batches: twenty arrival orders of
+    a noisy likelihood reconstruct one set of pixels (deciding at the first nside completed instead,
+    with results of the next still arriving, gave a second set for some orders)."""
+    reference, _ = await noisy_scan(noise_seed, "order-0")
+    for k in range(1, 20):
+        state, transport = await noisy_scan(noise_seed, f"order-{k}")
+        assert pixels_of(state) == pixels_of(reference), f"order-{k}"
+        assert len(transport.sent) == len(set(transport.sent)) == state.n_finished_pixels
+
+
+@pytest.mark.parametrize("noise_seed", [0, 1, 2])
+async def test_a_scan_resumed_from_any_stored_result_reconstructs_the_same_pixels(
+    noise_seed: int,
+) -> None:
+    """A server restarted at any moment (its predecessor's results up to then stored, nothing
+    redelivered) completes the scan with exactly the pixels of the scan that never stopped: the
+    resumed server chooses each refinement from the batches before it, not from results its
+    predecessor collected later (which moved the global minimum and added pixels)."""
+    fresh, transport = await noisy_scan(noise_seed, "order-1", keep_snapshots=True)
+    progression = NSideProgression.parse(NSIDES)
+    snapshots = transport.snapshots[:: max(1, len(transport.snapshots) // 25)]
+    assert len(snapshots) >= 20
+    for i, snapshot in enumerate(snapshots):
+        nsides_dict = {
+            n: {p: fresh.nsides_dict[n][p] for p in pixels} for n, pixels in snapshot.items()
+        }
+        stored = build_result(nsides_dict, META, complete=False)
+        resumed, _ = await noisy_scan(noise_seed, f"resumed-{i}", stored)
+        assert pixels_of(resumed) == pixels_of(fresh), f"resumed after {len(stored)} nsides"
+        assert resumed.progression == progression
