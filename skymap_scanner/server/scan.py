@@ -193,9 +193,6 @@ async def run_scan(
         if new:
             rng.shuffle(new)
             state.register_sent(new)
-            # the bins drop with what was just sent, so completing it crosses a threshold again
-            # (even a batch of one pixel of an nside that was complete)
-            state.refresh_bins()
             tasks = make_tasks(new)
             LOG.info("sending %d pixels (%d messages)", len(new), len(tasks))
             await transport.publish(tasks)

@@ -98,12 +98,6 @@ class ScanState:
         self.resumed = n > 0
         return n
 
-    def refresh_bins(self) -> None:
-        """Re-read the threshold bins after pixels were sent again on resume: the bins computed at
-        resume counted only the stored pixels as sent (an nside looked complete), so completing the
-        re-sent pixels would never cross a threshold again, and the scan would wait for ever."""
-        self._newly_thresholded()
-
     def _took_over(self, reco: RecoPixelVariation) -> bool:
         """A resumed server takes a result of a task its predecessor sent (redelivered: it was not
         acknowledged, so not persisted) instead of ignoring it and reconstructing the pixel again."""
@@ -161,6 +155,10 @@ class ScanState:
     def register_sent(self, pixels: list[tuple[int, int]]) -> None:
         for nside, pixel in pixels:
             self.sent[nside].add((nside, pixel))
+        # the bins drop with what was sent, so completing it crosses a threshold again: else an
+        # nside that looked complete (a one-pixel batch of it, or stored pixels on resume) would
+        # never cross one, and the scan would wait until its clients time out
+        self._newly_thresholded()
 
     @property
     def n_sent(self) -> int:

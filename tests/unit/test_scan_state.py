@@ -397,3 +397,18 @@ def test_resuming_from_nothing_is_not_a_resumed_scan(caplog: pytest.LogCaptureFi
     caplog.set_level(logging.INFO, logger="skymap_scanner.server.state")
     again.collect(result(2, 5, 1.0))  # redelivered from before the restart: taken over
     assert "took over (2, 5, 0), sent before the restart" in caplog.messages
+
+
+def test_one_more_pixel_of_a_complete_nside_crosses_its_threshold_again() -> None:
+    """A refinement may add a single pixel of an nside that was complete: sending it lowers that
+    nside's completion, so its result crosses the threshold again and the server refines on
+    (else no crossing comes, and the scan waits until its clients time out)."""
+    state = ScanState(NSideProgression.parse("1:0 2:12"), 1, 1.0)
+    state.register_sent(state.next_pixels(None))
+    crossings = [state.collect(result(1, p, llh_of(1, p))) for p in range(12)]
+    assert crossings[:-1] == [None] * 11 and crossings[-1] == 1
+    state.register_sent([(2, 0), (2, 1)])
+    state.collect(result(2, 0, 0.5))
+    assert state.collect(result(2, 1, 0.5)) == 2
+    state.register_sent([(2, 2)])  # one more pixel of the complete nside 2
+    assert state.collect(result(2, 2, 0.5)) == 2
