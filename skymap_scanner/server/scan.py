@@ -179,16 +179,14 @@ async def run_scan(
     """Drive one scan to completion (raises ClientsTimedOut / ScanAborted)."""
     rng = random.Random(shuffle_seed)
     last_thresholded: int | None = None
-    collected_all = False
     resuming = bool(state.nsides_dict)  # continue where the known pixels leave the refinement
     while True:
-        if resuming:
-            new = state.resume_pixels()
-            collected_all = state.has_collected_all_sent()
-            resuming = False
+        if resuming or state.refines_on_whole_batches:
+            new = state.next_batch()
         else:
             new = state.next_pixels(last_thresholded)
-        if not new and collected_all:
+        resuming = False
+        if not new and state.has_collected_all_sent():
             break
         if new:
             rng.shuffle(new)
@@ -197,7 +195,6 @@ async def run_scan(
             LOG.info("sending %d pixels (%d messages)", len(new), len(tasks))
             await transport.publish(tasks)
             await reporter.after_sent(state, len(new))
-        collected_all = False
         last_thresholded = None
         async for result in transport.results():
             if result is None:
@@ -218,8 +215,7 @@ async def run_scan(
                 await kill_switch()
             if crossed is not None:
                 last_thresholded = max(crossed, last_thresholded or crossed)
-                collected_all = state.has_collected_all_sent()
-                if collected_all or not state.refines_on_whole_batches:
+                if state.has_collected_all_sent() or not state.refines_on_whole_batches:
                     break
         if last_thresholded is None:
             raise ClientsTimedOut("no result arrived in time: MQ-sub must have timed out")

@@ -123,18 +123,20 @@ class ScanState:
     @property
     def refines_on_whole_batches(self) -> bool:
         """Without predictive scanning (threshold 1.0) the server refines only once every pixel it
-        sent has come back, so each refinement is a function of whole batches: the pixels a scan
-        reconstructs then do not depend on the order results arrive in, nor on a restart."""
+        sent has come back, and chooses each batch with ``next_batch``: the pixels a scan
+        reconstructs then depend neither on the order results arrive in nor on a restart."""
         return self.predictive_scanning_threshold >= 1.0
 
-    def resume_pixels(self) -> list[tuple[int, int]]:
-        """What a resumed scan sends first: the first batch of the refinement with pixels not yet
-        collected, minus those collected (empty: every batch is complete).
+    def next_batch(self) -> list[tuple[int, int]]:
+        """The pixels of the first batch of the refinement not all sent yet, minus those sent
+        (empty: every batch is complete, or the first one not complete is still coming back).
 
-        The refinement is replayed from the first nside, each batch chosen from the pixels of the
-        batches before it only, as the fault-free scan chose it (``refines_on_whole_batches``):
-        results its predecessor collected later must not move the global minimum of an earlier
-        choice (they would add pixels that scan never reconstructs)."""
+        The batches are replayed from the whole first nside, each chosen (around the global
+        minimum, as ``next_pixels``) from the pixels of the batches before it only. A fault-free
+        scan refining on whole batches gets the batch ``next_pixels`` would give; a resumed one, or
+        one that took over results its predecessor had sent, gets the same batches again: results
+        that came in later do not move the global minimum of an earlier choice (they would add
+        pixels the scan never reconstructs)."""
         n0 = self.progression.min_nside
         batch = {(n0, p) for p in range(12 * n0 * n0)}
         chosen = set(batch)
@@ -142,6 +144,8 @@ class ScanState:
             missing = sorted((n, p) for n, p in batch if (n, p) not in self.sent[n])
             if missing:
                 return missing
+            if any(p not in self.nsides_dict.get(n, {}) for n, p in batch):
+                return []  # the batch is not all back: the next one cannot be chosen yet
             before: NSidesDict = {
                 n: {p: reco for p, reco in pixels.items() if (n, p) in chosen}
                 for n, pixels in self.nsides_dict.items()

@@ -6,6 +6,7 @@ an in-process transport)."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from skymap_scanner.server.progress import ProgressTracker
 from skymap_scanner.server.result import build_result
 from skymap_scanner.server.scan import Reporter, run_scan, task_factory
 from skymap_scanner.server.state import ScanState
-from skyscan_contract.messages import PixelResult, PixelTask, RecoPixelVariation, Seed
+from skyscan_contract.messages import PixelResult, RecoPixelVariation, Seed
 from skyscan_contract.nsides import NSideProgression
 from tests.unit.test_pixel_selection import META, InMemoryTransport, scan
 
@@ -104,7 +105,7 @@ class NoisyTransport(InMemoryTransport):
         while self.pending:
             t = self.pending[self.order.randrange(len(self.pending))]
             self.pending.remove(t)
-            yield _result(noise(t, self.noise_seed))
+            yield _result(noise(t.nside, t.pixel, self.noise_seed))
             if self.state is not None:
                 self.snapshots.append(
                     {
@@ -114,9 +115,9 @@ class NoisyTransport(InMemoryTransport):
                 )
 
 
-def noise(t: PixelTask, seed: int) -> RecoPixelVariation:
-    llh = random.Random(f"{seed}:{t.nside}:{t.pixel}").random()
-    return RecoPixelVariation(nside=t.nside, pixel=t.pixel, posvar=t.posvar, llh=llh,
+def noise(nside: int, pixel: int, seed: int) -> RecoPixelVariation:
+    llh = random.Random(f"{seed}:{nside}:{pixel}").random()
+    return RecoPixelVariation(nside=nside, pixel=pixel, posvar=0, llh=llh,
                               e_in=0, e_tot=0, x=0, y=0, z=0, t=0, energy=0)  # fmt: skip
 
 
@@ -172,6 +173,65 @@ async def test_a_scan_resumed_from_any_stored_result_reconstructs_the_same_pixel
             n: {p: fresh.nsides_dict[n][p] for p in pixels} for n, pixels in snapshot.items()
         }
         stored = build_result(nsides_dict, META, complete=False)
-        resumed, _ = await noisy_scan(noise_seed, f"resumed-{i}", stored)
+        resumed, _ = await noisy_scan(noise_seed, f"resumed-{i}", stored=stored)
         assert pixels_of(resumed) == pixels_of(fresh), f"resumed after {len(stored)} nsides"
         assert resumed.progression == progression
+
+
+class AfterACrash(NoisyTransport):
+    """The broker after a server died between two batches: first the results its predecessor had
+    collected but not stored (redelivered), then the answers to what is published, and last the
+    results of tasks the predecessor had sent that were still being reconstructed."""
+
+    def __init__(self, noise_seed: int, redelivered: list[PixelResult], later: list[PixelResult]):
+        super().__init__(noise_seed, "after-a-crash")
+        self.redelivered, self.later = redelivered, later
+
+    async def results(self) -> AsyncIterator[PixelResult]:
+        while self.redelivered:
+            yield self.redelivered.pop(0)
+        while self.pending:
+            t = self.pending.popleft()
+            yield _result(noise(t.nside, t.pixel, self.noise_seed))
+            if not self.pending:
+                while self.later:  # then what the predecessor's workers were still busy with
+                    yield self.later.pop(0)
+
+
+@pytest.mark.parametrize("noise_seed", [0, 1, 2])
+async def test_a_server_that_died_after_sending_the_next_batch_resumes_to_the_same_pixels(
+    noise_seed: int,
+) -> None:
+    """The predecessor collected the first two batches, sent the third and died before storing
+    three results of the second and any of the third. The broker redelivers what it had collected
+    (half of the third batch, then the three) and its workers finish the rest of the third later.
+    The restarted server sends the three again and waits for the whole third batch before choosing
+    the fourth: choosing when its own pixels were back, with half of the third batch known, moved
+    the global minimum and added pixels the scan never reconstructs."""
+    fresh, transport = await noisy_scan(noise_seed, "order-1")
+    batches, start = [], 0
+    for size in (sum(r.values()) for r in transport.rounds):
+        batches.append([(n, p) for n, p, _ in transport.sent[start : start + size]])
+        start += size
+    assert len(batches) >= 3
+    unstored, third = batches[1][:3], batches[2]
+    stored_pixels = {n: {} for n, _ in batches[0] + batches[1]}
+    for n, p in batches[0] + batches[1][3:]:
+        stored_pixels[n][p] = fresh.nsides_dict[n][p]
+    stored = build_result(stored_pixels, META, complete=False)
+
+    def results_of(pixels: list[tuple[int, int]]) -> list[PixelResult]:
+        return [_result(noise(n, p, noise_seed)) for n, p in pixels]
+
+    half = len(third) // 2
+    progression = NSideProgression.parse(NSIDES)
+    state = ScanState(progression, 1, 1.0)
+    state.resume(stored)
+    restarted = AfterACrash(
+        noise_seed, results_of(third[:half] + unstored), results_of(third[half:])
+    )
+    reporter = Reporter([], ProgressTracker(progression, 1, 1.0, 60), META, {}, 60, 120)
+    make_tasks = task_factory("test", "dummy", "", state, Seed(x=0, y=0, z=0, t=0))
+    await run_scan(state, restarted, reporter, make_tasks, shuffle_seed="restarted")
+    assert pixels_of(state) == pixels_of(fresh)
+    assert restarted.rounds[0] == Counter(n for n, _ in unstored)  # sent again: the unstored ones
