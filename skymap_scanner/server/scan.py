@@ -214,9 +214,8 @@ async def run_scan(
             if kill_switch is not None:
                 await kill_switch()
             if crossed is not None:
-                last_thresholded = max(crossed, last_thresholded or crossed)
-                if state.has_collected_all_sent() or not state.refines_on_whole_batches:
-                    break
+                last_thresholded = crossed
+                break
         if last_thresholded is None:
             raise ClientsTimedOut("no result arrived in time: MQ-sub must have timed out")
     reporter.tracker.end = time.time()
