@@ -82,3 +82,18 @@ def hold_products_process(started: str, release: str, timeout_s: float = 120.0) 
             raise TimeoutError(f"{release} was not created within {timeout_s} s")
         time.sleep(0.02)
     return "released"
+
+
+def die_while_sending_a_result(started: str) -> None:
+    """Run in SkyDriver's products process: write the start of a result message to the pool's result
+    pipe, as a child killed in the middle of sending a large result leaves it, then wait to be
+    killed (it creates `started` once the partial message is written)."""
+    import gc
+    import os
+    import struct
+    from multiprocessing.queues import SimpleQueue
+
+    (queue,) = [o for o in gc.get_objects() if isinstance(o, SimpleQueue)]
+    os.write(queue._writer.fileno(), struct.pack("!i", 1_000_000) + b"part of a result")
+    Path(started).touch()
+    time.sleep(3600)

@@ -109,6 +109,14 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
     for process in list((pool._processes or {}).values()):
         if process.is_alive():
             process.terminate()
+    # A child killed while it wrote a result leaves part of a message in the result pipe. The pool's
+    # manager thread then waits for the rest for ever: this process holds the pipe's write end too,
+    # so no end of file comes. That thread hung `close()` (SkyDriver's shutdown) and would hang the
+    # interpreter's exit, which joins it. Closing our write end gives it the end of file: the pool
+    # is broken, as it should be. (CPython 3.11 `ProcessPoolExecutor._result_queue`.)
+    writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+    if writer is not None:
+        writer.close()
 
 
 class ProductsRunner:
