@@ -274,15 +274,28 @@ async def test_a_server_killed_while_skydriver_restarts_is_restarted_and_resumes
             async with httpx.AsyncClient(
                 base_url=second.settings.url, headers=headers(second)
             ) as rest:
-                await wait_final(rest, scan_id)
+                scan_dir = second.settings.state_dir.resolve() / "scans" / scan_id
+                try:  # within pytest's timeout, so that a stalled scan shows its instance's logs
+                    await wait_final(rest, scan_id, timeout_s=150)
+                except AssertionError as e:
+                    raise AssertionError(f"{e}\n{_log_tails(scan_dir)}") from None
                 result = (await rest.get(f"/scan/{scan_id}/result")).json()["skyscan_result"]
             check_pixel_selection(result, "1:0 2:12 4:12")
-            scan_dir = second.settings.state_dir.resolve() / "scans" / scan_id
             assert "resuming scan" in (scan_dir / "server.log").read_text()
         finally:
             await second.stop()
     finally:
         await drop_database(database)
+
+
+def _log_tails(scan_dir: Path, lines: int = 80) -> str:
+    """The last lines of a local instance's logs (the server's and the client manager's)."""
+    out = []
+    for name in ("server.log", "client-manager.log"):
+        path = scan_dir / name
+        text = path.read_text(errors="replace").splitlines() if path.exists() else ["(none)"]
+        out.append(f"--- {name} (last {lines} lines) ---\n" + "\n".join(text[-lines:]))
+    return "\n".join(out)
 
 
 async def _has_partial(
