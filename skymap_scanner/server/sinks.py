@@ -80,7 +80,19 @@ class SkyDriverSink:
                         raise failure(f"SkyDriver {method} {path}: {e}") from e
                     LOG.warning("SkyDriver %s %s failed (ignored): %s", method, path, e)
                     return None
-                await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()))
+                delay = min(30.0, 0.5 * 2**attempt) * (0.5 + random.random())
+                if urgent:  # a final result waits on this: say so, or the server looks hung
+                    LOG.warning(
+                        "SkyDriver %s %s failed (attempt %d; again in %.1f s, for up to %.0f s "
+                        "more): %s",
+                        method,
+                        path,
+                        attempt,
+                        delay,
+                        max(0.0, deadline - time.monotonic()),
+                        str(e) or type(e).__name__,
+                    )
+                await asyncio.sleep(delay)
 
     async def get_event(self) -> dict[str, Any]:
         """The scan's event (GET /scan/{id}/i3-event)."""
