@@ -122,9 +122,9 @@ class ScanState:
 
     @property
     def refines_on_whole_batches(self) -> bool:
-        """Without predictive scanning (threshold 1.0) the server refines only once every pixel it
-        sent has come back, and chooses each batch with ``next_batch``: the pixels a scan
-        reconstructs then depend neither on the order results arrive in nor on a restart."""
+        """Without predictive scanning (threshold 1.0) the server chooses every batch with
+        ``next_batch``, once the batch before has all come back: the pixels a scan reconstructs
+        then depend neither on the order results arrive in nor on a restart."""
         return self.predictive_scanning_threshold >= 1.0
 
     def next_batch(self) -> list[tuple[int, int]]:
